@@ -1,0 +1,59 @@
+"""The command line: ``python -m ser_utils <command>``; each command calls one library function."""
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the chosen command; returns the process exit code."""
+    parser = argparse.ArgumentParser(prog="python -m ser_utils", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    manifest = commands.add_parser("manifest", help="scan corpus folders into a manifest CSV")
+    manifest.add_argument("folders", nargs="+", type=Path, help="folders holding corpora")
+    manifest.add_argument("--out", type=Path, default=Path("manifest.csv"), help="output CSV")
+    manifest.add_argument("--jobs", type=int, default=2, help="parallel decoders")
+
+    download = commands.add_parser("download", help="download a corpus from its public source")
+    download.add_argument("corpus", choices=["ravdess", "cremad", "tess", "savee", "emodb"])
+    download.add_argument("--dest", type=Path, default=Path("data"), help="folder to put corpora in")
+
+    run = commands.add_parser("run", help="run the notebooks in order with papermill and render the report")
+    run.add_argument("--profile", choices=["quick", "full"], default="quick", help="parameter profile")
+    run.add_argument("--data", default=None, help="corpora folder (default: $SER_DATA_DIR, data/, or demo)")
+    run.add_argument("--only", nargs="*", default=None, help="notebook prefixes to run, e.g. 01 02")
+
+    args = parser.parse_args(argv)
+    return COMMANDS[args.command](args)
+
+
+def _manifest(args) -> int:
+    from ser_utils.manifest import build_manifest, summarize, write_manifest
+
+    try:
+        table, skipped = build_manifest(args.folders, n_jobs=args.jobs)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    skipped_path = write_manifest(table, skipped, out=args.out)
+    print(summarize(table, skipped))
+    print(f"wrote {args.out} and {skipped_path}")
+    return 0 if len(table) else 1
+
+
+def _download(args) -> int:
+    from ser_utils.download import run_download_command
+
+    return run_download_command(args.corpus, args.dest)
+
+
+def _run(args) -> int:
+    from ser_utils.pipeline import main as run_main
+
+    return run_main(args.profile, args.data, args.only)
+
+
+COMMANDS = {"manifest": _manifest, "download": _download, "run": _run}
