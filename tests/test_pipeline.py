@@ -1,0 +1,38 @@
+import pytest
+
+from ser_utils.pipeline import notebook_order, profile_parameters
+from ser_utils.workspace import project_root
+
+ROOT = project_root(__file__)
+
+
+def test_notebooks_are_numbered_in_order():
+    names = [nb.stem for nb in notebook_order(ROOT)]
+    assert names[0] == "01_eda" and names == sorted(names)
+
+
+def test_every_notebook_has_a_parameters_cell_and_no_outputs():
+    import nbformat
+
+    for path in notebook_order(ROOT):
+        notebook = nbformat.read(path, as_version=4)
+        tagged = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]
+        assert len(tagged) == 1, path.name
+        assert "DATA_DIR = None" in tagged[0].source, path.name
+        assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), path.name
+
+
+def test_profiles_override_only_known_parameters():
+    import nbformat
+
+    for path in notebook_order(ROOT):
+        source = next(c.source for c in nbformat.read(path, as_version=4).cells
+                      if "parameters" in c.metadata.get("tags", []))
+        for profile in ("quick", "full"):
+            for name in profile_parameters(path, profile=profile, root=ROOT):
+                assert f"{name} =" in source, f"{path.name}: {profile} sets unknown parameter {name}"
+
+
+def test_unknown_profile_is_rejected():
+    with pytest.raises(ValueError, match="profile"):
+        profile_parameters(ROOT / "notebooks" / "01_eda.ipynb", profile="huge", root=ROOT)
