@@ -60,9 +60,10 @@ def run_pipeline(
             papermill.execute_notebook(notebook, target, parameters=parameters, cwd=notebook.parent,
                                        progress_bar=False, kernel_name="python3")
         except papermill.PapermillExecutionError as error:
+            first_line = error.source.strip().splitlines()[0] if error.source.strip() else ""
             raise RuntimeError(
-                f"{notebook.name} failed at cell {error.exec_count} ({error.ename}: {error.evalue}); "
-                f"the executed copy with the traceback is {target}") from None
+                f"{notebook.name} failed at cell {error.exec_count} of the executed copy, `{first_line}` "
+                f"({error.ename}: {error.evalue}); the traceback is in {target}") from None
         executed.append(target)
     return render_report(executed, ws=ws, profile=profile)
 

@@ -36,3 +36,22 @@ def test_profiles_override_only_known_parameters():
 def test_unknown_profile_is_rejected():
     with pytest.raises(ValueError, match="profile"):
         profile_parameters(ROOT / "notebooks" / "01_eda.ipynb", profile="huge", root=ROOT)
+
+
+def test_failure_names_notebook_and_cell(tmp_path, write_tone):
+    import nbformat
+
+    from ser_utils.pipeline import run_pipeline
+
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "ser_utils").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    cells = [nbformat.v4.new_code_cell("DATA_DIR = None", metadata={"tags": ["parameters"]}),
+             nbformat.v4.new_code_cell("x = 1"),
+             nbformat.v4.new_code_cell("raise ValueError('broken on purpose')")]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    nbformat.write(notebook, tmp_path / "notebooks" / "01_broken.ipynb")
+    write_tone("corpus/Actor_01/03-01-05-01-01-01-01.wav")
+    with pytest.raises(RuntimeError, match=r"01_broken.ipynb failed at cell 4 .*`raise ValueError.*\(ValueError: broken on purpose\)"):
+        run_pipeline(data_dir=tmp_path / "corpus", root=tmp_path)
