@@ -69,7 +69,7 @@ def fix_length(waveform: np.ndarray, *, n_samples: int) -> np.ndarray:
     excess = waveform.shape[0] - n_samples
     if excess >= 0:
         start = excess // 2
-        return waveform[start:start + n_samples]
+        return waveform[start : start + n_samples]
     before = -excess // 2
     return np.pad(waveform, (before, -excess - before))
 

@@ -26,6 +26,16 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--data", default=None, help="corpora folder (default: $SER_DATA_DIR, data/, or demo)")
     run.add_argument("--only", nargs="*", default=None, help="notebook prefixes to run, e.g. 01 02")
 
+    yamnet = commands.add_parser("yamnet-classify", help="top AudioSet classes of audio files with YAMNet")
+    yamnet.add_argument("paths", nargs="+", type=Path, help="audio files or folders holding them")
+    yamnet.add_argument("--top", type=int, default=5, help="classes to list per file")
+    yamnet.add_argument("--model-dir", type=Path, default=None, help="folder with YAMNet files")
+
+    predict = commands.add_parser("predict", help="label audio files with a saved emotion model")
+    predict.add_argument("paths", nargs="+", type=Path, help="audio files or folders holding them")
+    predict.add_argument("--model", type=Path, required=True, help="model folder (holds model_card.json)")
+    predict.add_argument("--out", type=Path, default=Path("predictions.csv"), help="output CSV")
+
     args = parser.parse_args(argv)
     return COMMANDS[args.command](args)
 
@@ -56,4 +66,40 @@ def _run(args) -> int:
     return run_main(args.profile, args.data, args.only)
 
 
-COMMANDS = {"manifest": _manifest, "download": _download, "run": _run}
+def _yamnet_classify(args) -> int:
+    from ser_utils.yamnet_classify import classify_files
+
+    try:
+        table = classify_files(args.paths, top_k=args.top, model_dir=args.model_dir)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for path, rows in table.groupby("path", sort=False):
+        if rows["error"].iloc[0]:
+            print(f"error: {rows['error'].iloc[0]}", file=sys.stderr)
+            continue
+        print(path)
+        for row in rows.itertuples():
+            print(f"  {row.rank}. {row.class_name} ({row.score:.3f})")
+    return 1 if (table["error"] != "").any() else 0
+
+
+def _predict(args) -> int:
+    from ser_utils.predictor import load_predictor
+
+    try:
+        table = load_predictor(args.model).predict_files(args.paths)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+    failed = table["error"].ne("")
+    for row in table[failed].itertuples():
+        print(f"error: {row.error}", file=sys.stderr)
+    print(f"wrote {args.out}: {len(table)} files, {int(failed.sum())} errors")
+    return 1 if failed.any() else 0
+
+
+COMMANDS = {"manifest": _manifest, "download": _download, "run": _run, "yamnet-classify": _yamnet_classify,
+            "predict": _predict}

@@ -40,8 +40,18 @@ CREMAD_SENTENCES = {
 CREMAD_LEVELS = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
 TESS_SPEAKERS = {"OAF": "older adult female (64)", "YAF": "younger adult female (26)"}
 SAVEE_SPEAKERS = ("DC", "JE", "JK", "KL")  # four male speakers
-EMODB_GENDERS = {"03": "male", "08": "female", "09": "female", "10": "male", "11": "male",
-                 "12": "male", "13": "female", "14": "female", "15": "male", "16": "female"}
+EMODB_GENDERS = {
+    "03": "male",
+    "08": "female",
+    "09": "female",
+    "10": "male",
+    "11": "male",
+    "12": "male",
+    "13": "female",
+    "14": "female",
+    "15": "male",
+    "16": "female",
+}
 
 _RAVDESS = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 _CREMAD = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
@@ -50,8 +60,13 @@ _TESS_FOLDER = re.compile(r"^(OAF|YAF)_", re.IGNORECASE)
 _SAVEE_FLAT = re.compile(r"^(DC|JE|JK|KL)_(sa|su|[adfhn])(\d\d)$")
 _SAVEE_NESTED = re.compile(r"^(sa|su|[adfhn])(\d\d)$")
 _EMODB = re.compile(r"^(\d\d)([ab]\d\d)([WLEAFTN])([a-z])$")
-_TESS_LABEL_VARIANTS = {"pleasant_surprise": "ps", "pleasant_surprised": "ps", "surprise": "ps",
-                        "surprised": "ps", "fearful": "fear"}
+_TESS_LABEL_VARIANTS = {
+    "pleasant_surprise": "ps",
+    "pleasant_surprised": "ps",
+    "surprise": "ps",
+    "surprised": "ps",
+    "fearful": "fear",
+}
 
 
 def parse_clip_path(path: Path, *, demo: bool = False, cremad_genders: dict | None = None) -> dict | None:
@@ -193,11 +208,26 @@ def parse_emodb(path: Path) -> dict | None:
     )
 
 
-def _record(path: Path, *, corpus: str, speaker: str, gender: str, raw_label: str,
-            emotion: str | None, intensity: str = "", statement: str = "",
-            repetition: int = 1, vocal_channel: str = "speech") -> dict:
-    excluded = "" if emotion else taxonomy.OUT_OF_TAXONOMY.get(
-        raw_label, f"label '{raw_label}' is outside the unified taxonomy; excluded from training")
+def _record(
+    path: Path,
+    *,
+    corpus: str,
+    speaker: str,
+    gender: str,
+    raw_label: str,
+    emotion: str | None,
+    intensity: str = "",
+    statement: str = "",
+    repetition: int = 1,
+    vocal_channel: str = "speech",
+) -> dict:
+    excluded = (
+        ""
+        if emotion
+        else taxonomy.OUT_OF_TAXONOMY.get(
+            raw_label, f"label '{raw_label}' is outside the unified taxonomy; excluded from training"
+        )
+    )
     return {
         "path": str(path),
         "corpus": corpus,

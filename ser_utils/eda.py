@@ -45,22 +45,24 @@ def dataset_distribution(manifest: pd.DataFrame) -> pd.DataFrame:
     for corpus, part in manifest.groupby("corpus"):
         per_emotion = part.loc[part["emotion"] != "", "emotion"].value_counts()
         genders = part.drop_duplicates("speaker")["gender"].value_counts()
-        rows.append({
-            "corpus": corpus,
-            "clips": len(part),
-            "speakers": part["speaker"].nunique(),
-            "female_speakers": int(genders.get("female", 0)),
-            "male_speakers": int(genders.get("male", 0)),
-            "emotions": len(per_emotion),
-            "hours": round(part["duration"].sum() / 3600, 3),
-            "duration_median_s": round(part["duration"].median(), 3),
-            "duration_min_s": round(part["duration"].min(), 3),
-            "duration_max_s": round(part["duration"].max(), 3),
-            "sample_rates": ",".join(map(str, sorted(part["sample_rate"].unique()))),
-            "stereo_clips": int((part["channels"] > 1).sum()),
-            "imbalance_ratio": round(per_emotion.max() / per_emotion.min(), 3),
-            "excluded_from_training": int(part["excluded_reason"].ne("").sum()),
-        })
+        rows.append(
+            {
+                "corpus": corpus,
+                "clips": len(part),
+                "speakers": part["speaker"].nunique(),
+                "female_speakers": int(genders.get("female", 0)),
+                "male_speakers": int(genders.get("male", 0)),
+                "emotions": len(per_emotion),
+                "hours": round(part["duration"].sum() / 3600, 3),
+                "duration_median_s": round(part["duration"].median(), 3),
+                "duration_min_s": round(part["duration"].min(), 3),
+                "duration_max_s": round(part["duration"].max(), 3),
+                "sample_rates": ",".join(map(str, sorted(part["sample_rate"].unique()))),
+                "stereo_clips": int((part["channels"] > 1).sum()),
+                "imbalance_ratio": round(per_emotion.max() / per_emotion.min(), 3),
+                "excluded_from_training": int(part["excluded_reason"].ne("").sum()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -74,8 +76,7 @@ def speaker_distribution(manifest: pd.DataFrame) -> pd.DataFrame:
 
 def format_distribution(manifest: pd.DataFrame) -> pd.DataFrame:
     """Clips per corpus, sample rate and channel count."""
-    return (manifest.groupby(["corpus", "sample_rate", "channels"]).size()
-            .rename("clips").reset_index())
+    return manifest.groupby(["corpus", "sample_rate", "channels"]).size().rename("clips").reset_index()
 
 
 def cramers_v(first: pd.Series, second: pd.Series) -> float:
@@ -91,21 +92,24 @@ def cramers_v(first: pd.Series, second: pd.Series) -> float:
 def confound_table(manifest: pd.DataFrame) -> pd.DataFrame:
     """How much emotion labels depend on who speaks and where the clip comes from (Cramér's V)."""
     labelled = manifest[manifest["emotion"] != ""]
-    rows = [{"scope": "all", "pair": "corpus~emotion",
-             "cramers_v": cramers_v(labelled["corpus"], labelled["emotion"])},
-            {"scope": "all", "pair": "speaker~emotion",
-             "cramers_v": cramers_v(labelled["speaker"], labelled["emotion"])},
-            {"scope": "all", "pair": "gender~emotion",
-             "cramers_v": cramers_v(labelled["gender"], labelled["emotion"])}]
+    rows = [
+        {"scope": "all", "pair": "corpus~emotion", "cramers_v": cramers_v(labelled["corpus"], labelled["emotion"])},
+        {"scope": "all", "pair": "speaker~emotion", "cramers_v": cramers_v(labelled["speaker"], labelled["emotion"])},
+        {"scope": "all", "pair": "gender~emotion", "cramers_v": cramers_v(labelled["gender"], labelled["emotion"])},
+    ]
     for corpus, part in labelled.groupby("corpus"):
-        rows.append({"scope": corpus, "pair": "speaker~emotion",
-                     "cramers_v": cramers_v(part["speaker"], part["emotion"])})
+        rows.append(
+            {"scope": corpus, "pair": "speaker~emotion", "cramers_v": cramers_v(part["speaker"], part["emotion"])}
+        )
     return pd.DataFrame(rows).round(4)
 
 
 def example_clips(manifest: pd.DataFrame, *, per_emotion: int = 1, seed: int = 0) -> pd.DataFrame:
     """``per_emotion`` random clips of each emotion (taxonomy order), for listening and plotting."""
     labelled = manifest[manifest["emotion"] != ""]
-    picks = [labelled[labelled["emotion"] == emotion].sample(n=min(per_emotion, count), random_state=seed)
-             for emotion in EMOTIONS if (count := int((labelled["emotion"] == emotion).sum()))]
+    picks = [
+        labelled[labelled["emotion"] == emotion].sample(n=min(per_emotion, count), random_state=seed)
+        for emotion in EMOTIONS
+        if (count := int((labelled["emotion"] == emotion).sum()))
+    ]
     return pd.concat(picks, ignore_index=True)

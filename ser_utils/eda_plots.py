@@ -67,8 +67,9 @@ def plot_examples(examples: pd.DataFrame, *, sr: int = 16000, n_mels: int = 64) 
         wave_ax.plot(times, wave, linewidth=0.4)
         wave_ax.set_ylabel(row.emotion, rotation=0, ha="right", va="center")
         wave_ax.set_xlim(0, times[-1])
-        mel = librosa.power_to_db(librosa.feature.melspectrogram(y=wave, sr=sr, n_fft=512, hop_length=160,
-                                                                 n_mels=n_mels), ref=np.max)
+        mel = librosa.power_to_db(
+            librosa.feature.melspectrogram(y=wave, sr=sr, n_fft=512, hop_length=160, n_mels=n_mels), ref=np.max
+        )
         librosa.display.specshow(mel, sr=sr, hop_length=160, x_axis="time", y_axis="mel", ax=mel_ax)
         mel_ax.set(xlabel="", ylabel="")
     axes[0, 0].set_title("Waveform")

@@ -22,8 +22,20 @@ __all__ = [
 ]
 
 MANIFEST_COLUMNS = (
-    "path", "corpus", "speaker", "gender", "emotion", "raw_label", "intensity", "statement",
-    "repetition", "vocal_channel", "duration", "sample_rate", "channels", "excluded_reason",
+    "path",
+    "corpus",
+    "speaker",
+    "gender",
+    "emotion",
+    "raw_label",
+    "intensity",
+    "statement",
+    "repetition",
+    "vocal_channel",
+    "duration",
+    "sample_rate",
+    "channels",
+    "excluded_reason",
 )
 SKIPPED_COLUMNS = ("path", "reason")
 CREMAD_DEMOGRAPHICS = "VideoDemographics.csv"
@@ -77,7 +89,8 @@ def write_manifest(manifest: pd.DataFrame, skipped: pd.DataFrame, *, out: Path |
 def read_manifest(path: Path | str) -> pd.DataFrame:
     """Read a manifest CSV written by ``write_manifest`` with stable column types."""
     return pd.read_csv(path, dtype=str, keep_default_na=False).astype(
-        {"repetition": int, "duration": float, "sample_rate": int, "channels": int})
+        {"repetition": int, "duration": float, "sample_rate": int, "channels": int}
+    )
 
 
 def usable_rows(manifest: pd.DataFrame, *, corpora_names: list[str] | None = None) -> pd.DataFrame:
@@ -111,7 +124,8 @@ def summarize(manifest: pd.DataFrame, skipped: pd.DataFrame) -> str:
         lines.append(
             f"  {corpus}: {len(rows)} clips, {rows['speaker'].nunique()} speakers, "
             f"{len(emotions)} emotions ({', '.join(emotions)})"
-            + (f", {excluded} excluded from training" if excluded else ""))
+            + (f", {excluded} excluded from training" if excluded else "")
+        )
     for reason, count in skipped["reason"].str.split(":").str[0].value_counts().items():
         lines.append(f"  skipped {count}: {reason}")
     return "\n".join(lines)
@@ -120,8 +134,11 @@ def summarize(manifest: pd.DataFrame, skipped: pd.DataFrame) -> str:
 def _audio_files(folder: Path) -> list[Path]:
     files = []
     for directory, _, names in os.walk(folder):
-        files += [Path(directory) / name for name in names
-                  if name.lower().endswith(corpora.AUDIO_SUFFIXES) and not name.startswith(".")]
+        files += [
+            Path(directory) / name
+            for name in names
+            if name.lower().endswith(corpora.AUDIO_SUFFIXES) and not name.startswith(".")
+        ]
     return sorted(files)
 
 

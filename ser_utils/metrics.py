@@ -31,11 +31,16 @@ def score(y_true, y_pred, *, labels) -> dict[str, float]:
 def score_predictions(predictions: pd.DataFrame, *, labels) -> pd.DataFrame:
     """Per-fold rows plus a ``pooled`` row (all folds' predictions scored together), a ``mean`` and
     a ``std`` row (spread over folds), from a predictions table with fold, y_true, y_pred columns."""
-    rows = [{"fold": fold, "n_test": len(part), **score(part["y_true"], part["y_pred"], labels=labels)}
-            for fold, part in predictions.groupby("fold", sort=False)]
+    rows = [
+        {"fold": fold, "n_test": len(part), **score(part["y_true"], part["y_pred"], labels=labels)}
+        for fold, part in predictions.groupby("fold", sort=False)
+    ]
     per_fold = pd.DataFrame(rows)
-    pooled = {"fold": "pooled", "n_test": len(predictions),
-              **score(predictions["y_true"], predictions["y_pred"], labels=labels)}
+    pooled = {
+        "fold": "pooled",
+        "n_test": len(predictions),
+        **score(predictions["y_true"], predictions["y_pred"], labels=labels),
+    }
     mean = {"fold": "mean", "n_test": len(predictions), **per_fold[list(METRICS)].mean().to_dict()}
     std = {"fold": "std", "n_test": len(predictions), **per_fold[list(METRICS)].std(ddof=0).to_dict()}
     return pd.concat([per_fold, pd.DataFrame([pooled, mean, std])], ignore_index=True)
@@ -44,10 +49,8 @@ def score_predictions(predictions: pd.DataFrame, *, labels) -> pd.DataFrame:
 def per_class_report(y_true, y_pred, *, labels) -> pd.DataFrame:
     """Precision, recall, F1 and support per class, in ``labels`` order (classes absent from y_true dropped)."""
     present = [label for label in labels if label in set(np.asarray(y_true))]
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=present, zero_division=0)
-    return pd.DataFrame({"emotion": present, "precision": precision, "recall": recall, "f1": f1,
-                         "support": support})
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=present, zero_division=0)
+    return pd.DataFrame({"emotion": present, "precision": precision, "recall": recall, "f1": f1, "support": support})
 
 
 def confusion_table(y_true, y_pred, *, labels, normalize: bool = False) -> pd.DataFrame:

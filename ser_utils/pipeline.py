@@ -33,7 +33,10 @@ def profile_parameters(notebook: Path, *, profile: str, root: Path) -> dict:
 
 
 def run_pipeline(
-    *, profile: str = "quick", data_dir: Path | str | None = None, only: list[str] | None = None,
+    *,
+    profile: str = "quick",
+    data_dir: Path | str | None = None,
+    only: list[str] | None = None,
     root: Path | str | None = None,
 ) -> Path:
     """Execute every notebook (or those whose stem starts with one of ``only``) and render the report.
@@ -44,8 +47,10 @@ def run_pipeline(
     """
     ws = open_workspace(data_dir, root=root)
     if ws.is_demo:
-        print("=" * 72 + "\nNo corpora found (--data, $SER_DATA_DIR or data/): running on SYNTHETIC DEMO DATA.\n"
-              "Every chart and table of this run says so. See README for downloading real corpora.\n" + "=" * 72)
+        print(
+            "=" * 72 + "\nNo corpora found (--data, $SER_DATA_DIR or data/): running on SYNTHETIC DEMO DATA.\n"
+            "Every chart and table of this run says so. See README for downloading real corpora.\n" + "=" * 72
+        )
     notebooks = [nb for nb in notebook_order(ws.root) if not only or nb.stem.startswith(tuple(only))]
     if not notebooks:
         raise ValueError(f"no notebook matches {only}")
@@ -57,13 +62,15 @@ def run_pipeline(
         target = executed_dir / notebook.name
         print(f"[{profile}] {notebook.name} {parameters}", flush=True)
         try:
-            papermill.execute_notebook(notebook, target, parameters=parameters, cwd=notebook.parent,
-                                       progress_bar=False, kernel_name="python3")
+            papermill.execute_notebook(
+                notebook, target, parameters=parameters, cwd=notebook.parent, progress_bar=False, kernel_name="python3"
+            )
         except papermill.PapermillExecutionError as error:
             first_line = error.source.strip().splitlines()[0] if error.source.strip() else ""
             raise RuntimeError(
                 f"{notebook.name} failed at cell {error.exec_count} of the executed copy, `{first_line}` "
-                f"({error.ename}: {error.evalue}); the traceback is in {target}") from None
+                f"({error.ename}: {error.evalue}); the traceback is in {target}"
+            ) from None
         executed.append(target)
     return render_report(executed, ws=ws, profile=profile)
 
@@ -77,15 +84,23 @@ def render_report(executed: list[Path], *, ws: Workspace, profile: str) -> Path:
     for path in executed:
         body, _ = exporter.from_notebook_node(nbformat.read(path, as_version=4))
         (report_dir / f"{path.stem}.html").write_text(body)
-        title = next((line.lstrip("# ") for cell in nbformat.read(path, as_version=4).cells
-                      if cell.cell_type == "markdown" for line in cell.source.splitlines()[:1]), path.stem)
+        title = next(
+            (
+                line.lstrip("# ")
+                for cell in nbformat.read(path, as_version=4).cells
+                if cell.cell_type == "markdown"
+                for line in cell.source.splitlines()[:1]
+            ),
+            path.stem,
+        )
         links.append(f'<li><a href="{path.stem}.html">{html.escape(title)}</a></li>')
     index = report_dir / "index.html"
     index.write_text(
         f"<!doctype html><meta charset='utf-8'><title>SER report · {ws.run_name}</title>"
         f"<h1>Speech emotion recognition · {html.escape(ws.data_label)}</h1>"
         f"<p>Profile <b>{profile}</b>; charts in <code>charts/{ws.run_name}/</code>, tables in "
-        f"<code>outputs/{ws.run_name}/</code>.</p><ol>{''.join(links)}</ol>")
+        f"<code>outputs/{ws.run_name}/</code>.</p><ol>{''.join(links)}</ol>"
+    )
     return index
 
 

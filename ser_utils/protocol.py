@@ -54,12 +54,14 @@ def speaker_folds(manifest: pd.DataFrame, *, n_folds: int = 6, n_val_speakers: i
     for index, test in enumerate(blocks):
         train = [s for block in blocks if block is not test for s in block]
         val = _pick_validation(blocks[(index + 1) % n_folds], gender, n_val_speakers) if len(train) > 1 else []
-        folds.append(Fold(
-            name=f"fold{index + 1}",
-            train_speakers=tuple(s for s in train if s not in val),
-            val_speakers=tuple(val),
-            test_speakers=tuple(test),
-        ))
+        folds.append(
+            Fold(
+                name=f"fold{index + 1}",
+                train_speakers=tuple(s for s in train if s not in val),
+                val_speakers=tuple(val),
+                test_speakers=tuple(test),
+            )
+        )
     check_folds(folds)
     return folds
 
@@ -87,8 +89,11 @@ def random_split_indices(n_rows: int, *, test_fraction: float = 0.2, seed: int =
     order = np.random.default_rng(seed).permutation(n_rows)
     n_test = int(round(n_rows * test_fraction))
     n_val = int(round((n_rows - n_test) * 0.1))
-    return {"test": np.sort(order[:n_test]), "val": np.sort(order[n_test:n_test + n_val]),
-            "train": np.sort(order[n_test + n_val:])}
+    return {
+        "test": np.sort(order[:n_test]),
+        "val": np.sort(order[n_test : n_test + n_val]),
+        "train": np.sort(order[n_test + n_val :]),
+    }
 
 
 def save_folds(folds: list[Fold], path: Path | str) -> Path:
@@ -104,8 +109,10 @@ def save_folds(folds: list[Fold], path: Path | str) -> Path:
 
 def load_folds(path: Path | str) -> list[Fold]:
     """Read folds written by ``save_folds`` and re-check that no speaker crosses train and test."""
-    folds = [Fold(**{key: tuple(value) if isinstance(value, list) else value for key, value in entry.items()})
-             for entry in json.loads(Path(path).read_text())]
+    folds = [
+        Fold(**{key: tuple(value) if isinstance(value, list) else value for key, value in entry.items()})
+        for entry in json.loads(Path(path).read_text())
+    ]
     check_folds(folds)
     return folds
 

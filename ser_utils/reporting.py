@@ -4,7 +4,7 @@ import json
 import platform
 import subprocess
 from dataclasses import asdict, is_dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -12,8 +12,17 @@ import pandas as pd
 
 __all__ = ["TRACKED_PACKAGES", "run_info", "write_table", "write_json", "git_commit"]
 
-TRACKED_PACKAGES = ("numpy", "pandas", "scikit-learn", "librosa", "soundfile", "tensorflow", "keras",
-                    "opensmile", "praat-parselmouth")
+TRACKED_PACKAGES = (
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "librosa",
+    "soundfile",
+    "tensorflow",
+    "keras",
+    "opensmile",
+    "praat-parselmouth",
+)
 
 
 def git_commit(root: Path | None = None) -> str:
@@ -36,7 +45,7 @@ def run_info(config=None, *, data_label: str = "", root: Path | None = None) -> 
     return {
         "config": _plain(config),
         "data": data_label,
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(root),
         "python": platform.python_version(),
         "versions": versions,

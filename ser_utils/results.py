@@ -48,8 +48,15 @@ def read_predictions(outputs_dir: Path, *, model: str, protocol: str) -> pd.Data
 
 
 def record_results(
-    predictions: pd.DataFrame, *, outputs_dir: Path, corpora: str, protocol: str, model: str, features: str,
-    labels, extra: dict | None = None,
+    predictions: pd.DataFrame,
+    *,
+    outputs_dir: Path,
+    corpora: str,
+    protocol: str,
+    model: str,
+    features: str,
+    labels,
+    extra: dict | None = None,
 ) -> pd.DataFrame:
     """Score ``predictions`` per fold, pooled, mean and std, and merge them into ``results.csv``.
 

@@ -13,8 +13,14 @@ from ser_utils.corpora import AUDIO_SUFFIXES, DEMO_MARKER
 __all__ = ["DATA_ENV_VAR", "Workspace", "project_root", "resolve_data_dir", "open_workspace"]
 
 DATA_ENV_VAR = "SER_DATA_DIR"
-CORPUS_FOLDERS = {"ravdess": "ravdess", "cremad": "cremad", "crema-d": "cremad", "tess": "tess",
-                  "savee": "savee", "emodb": "emodb"}
+CORPUS_FOLDERS = {
+    "ravdess": "ravdess",
+    "cremad": "cremad",
+    "crema-d": "cremad",
+    "tess": "tess",
+    "savee": "savee",
+    "emodb": "emodb",
+}
 DEMO_LABEL = "synthetic demo data"
 
 

@@ -24,8 +24,15 @@ def shared_data() -> Path:
 def write_tone(tmp_path):
     """Write a sine tone file: ``write_tone(name, sr=16000, seconds=1.0, channels=1, freq=440)``."""
 
-    def write(name: str, *, sr: int = 16000, seconds: float = 1.0, channels: int = 1, freq: float = 440.0,
-              subtype: str | None = None) -> Path:
+    def write(
+        name: str,
+        *,
+        sr: int = 16000,
+        seconds: float = 1.0,
+        channels: int = 1,
+        freq: float = 440.0,
+        subtype: str | None = None,
+    ) -> Path:
         t = np.arange(int(sr * seconds)) / sr
         wave = 0.5 * np.sin(2 * np.pi * freq * t)
         data = np.stack([wave] * channels, axis=1) if channels > 1 else wave

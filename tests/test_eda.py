@@ -5,17 +5,19 @@ from ser_utils import eda
 
 
 def _manifest():
-    return pd.DataFrame({
-        "path": [f"p{i}" for i in range(8)],
-        "corpus": ["a"] * 4 + ["b"] * 4,
-        "speaker": ["a1", "a1", "a2", "a2", "b1", "b1", "b1", "b1"],
-        "gender": ["male"] * 4 + ["female"] * 4,
-        "emotion": ["sad", "angry", "sad", "angry", "happy", "happy", "sad", ""],
-        "duration": [1.0, 2.0, 3.0, 4.0, 1.0, 1.0, 1.0, 1.0],
-        "sample_rate": [16000] * 8,
-        "channels": [1] * 7 + [2],
-        "excluded_reason": [""] * 7 + ["boredom"],
-    })
+    return pd.DataFrame(
+        {
+            "path": [f"p{i}" for i in range(8)],
+            "corpus": ["a"] * 4 + ["b"] * 4,
+            "speaker": ["a1", "a1", "a2", "a2", "b1", "b1", "b1", "b1"],
+            "gender": ["male"] * 4 + ["female"] * 4,
+            "emotion": ["sad", "angry", "sad", "angry", "happy", "happy", "sad", ""],
+            "duration": [1.0, 2.0, 3.0, 4.0, 1.0, 1.0, 1.0, 1.0],
+            "sample_rate": [16000] * 8,
+            "channels": [1] * 7 + [2],
+            "excluded_reason": [""] * 7 + ["boredom"],
+        }
+    )
 
 
 def test_cramers_v_known_answers():

@@ -12,8 +12,9 @@ def test_shared_corpora_manifest(shared_data, tmp_path, capsys):
     out = tmp_path / "m.csv"
     assert main(["manifest", str(shared_data / "ravdess"), str(shared_data / "tess"), "--out", str(out)]) == 0
     manifest = read_manifest(out)
-    counts = manifest.groupby("corpus").agg(clips=("path", "size"), speakers=("speaker", "nunique"),
-                                            emotions=("emotion", "nunique"))
+    counts = manifest.groupby("corpus").agg(
+        clips=("path", "size"), speakers=("speaker", "nunique"), emotions=("emotion", "nunique")
+    )
     assert counts.loc["ravdess"].tolist() == [1440, 24, 8]
     assert counts.loc["tess"].tolist() == [2798, 2, 7]
     ravdess = manifest[manifest.corpus == "ravdess"]
@@ -39,7 +40,8 @@ def test_broken_files_are_listed_never_fatal(shared_data, tmp_path):
     manifest, skipped = build_manifest([tmp_path / "mixed"], progress=False)
     assert sorted(manifest["path"].map(lambda p: p.split("/")[-1])) == sorted(p.name for p in good)
     reasons = dict(zip(skipped["path"].map(lambda p: p.split("/")[-1]), skipped["reason"], strict=True))
-    assert reasons["03-01-06-01-01-01-01.wav"].startswith("undecodable") and "empty" in reasons["03-01-06-01-01-01-01.wav"]
+    empty_reason = reasons["03-01-06-01-01-01-01.wav"]
+    assert empty_reason.startswith("undecodable") and "empty" in empty_reason
     assert reasons["03-01-05-01-01-01-01.wav"].startswith("undecodable")
     assert "no known corpus" in reasons["recording_from_phone.wav"]
     skipped_path = write_manifest(manifest, skipped, out=tmp_path / "out" / "manifest.csv")
@@ -57,13 +59,15 @@ def test_missing_folder_is_a_clear_error(tmp_path, capsys):
 
 
 def test_usable_rows_and_sampling():
-    manifest = pd.DataFrame({
-        "path": [f"p{i}" for i in range(12)],
-        "corpus": ["emodb"] * 12,
-        "speaker": ["a", "b"] * 6,
-        "emotion": ["angry", "sad", "", "angry", "sad", "angry"] * 2,
-        "excluded_reason": ["", "", "boredom", "", "", ""] * 2,
-    })
+    manifest = pd.DataFrame(
+        {
+            "path": [f"p{i}" for i in range(12)],
+            "corpus": ["emodb"] * 12,
+            "speaker": ["a", "b"] * 6,
+            "emotion": ["angry", "sad", "", "angry", "sad", "angry"] * 2,
+            "excluded_reason": ["", "", "boredom", "", "", ""] * 2,
+        }
+    )
     usable = usable_rows(manifest)
     assert len(usable) == 10 and "" not in set(usable["emotion"])
     sample = sample_clips(usable, max_clips=4, seed=1)

@@ -26,8 +26,9 @@ def test_profiles_override_only_known_parameters():
     import nbformat
 
     for path in notebook_order(ROOT):
-        source = next(c.source for c in nbformat.read(path, as_version=4).cells
-                      if "parameters" in c.metadata.get("tags", []))
+        source = next(
+            c.source for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", [])
+        )
         for profile in ("quick", "full"):
             for name in profile_parameters(path, profile=profile, root=ROOT):
                 assert f"{name} =" in source, f"{path.name}: {profile} sets unknown parameter {name}"
@@ -46,12 +47,15 @@ def test_failure_names_notebook_and_cell(tmp_path, write_tone):
     (tmp_path / "pyproject.toml").write_text("")
     (tmp_path / "ser_utils").mkdir()
     (tmp_path / "notebooks").mkdir()
-    cells = [nbformat.v4.new_code_cell("DATA_DIR = None", metadata={"tags": ["parameters"]}),
-             nbformat.v4.new_code_cell("x = 1"),
-             nbformat.v4.new_code_cell("raise ValueError('broken on purpose')")]
+    cells = [
+        nbformat.v4.new_code_cell("DATA_DIR = None", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("raise ValueError('broken on purpose')"),
+    ]
     notebook = nbformat.v4.new_notebook(cells=cells)
     notebook.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
     nbformat.write(notebook, tmp_path / "notebooks" / "01_broken.ipynb")
     write_tone("corpus/Actor_01/03-01-05-01-01-01-01.wav")
-    with pytest.raises(RuntimeError, match=r"01_broken.ipynb failed at cell 4 .*`raise ValueError.*\(ValueError: broken on purpose\)"):
+    expected = r"01_broken.ipynb failed at cell 4 .*`raise ValueError.*\(ValueError: broken on purpose\)"
+    with pytest.raises(RuntimeError, match=expected):
         run_pipeline(data_dir=tmp_path / "corpus", root=tmp_path)
