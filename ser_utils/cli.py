@@ -21,6 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     download.add_argument("corpus", choices=["ravdess", "cremad", "tess", "savee", "emodb"])
     download.add_argument("--dest", type=Path, default=Path("data"), help="folder to put corpora in")
 
+    features = commands.add_parser("features", help="extract a feature set for every clip of a manifest")
+    features.add_argument("manifest", type=Path, help="manifest CSV written by the manifest command")
+    features.add_argument("--set", dest="feature_set", required=True, choices=["handcrafted", "egemaps", "logmel"])
+    features.add_argument("--out", type=Path, default=Path("features"), help="output folder")
+    features.add_argument("--cache", type=Path, default=None, help="cache folder (default: artifacts/cache)")
+    features.add_argument("--jobs", type=int, default=2, help="parallel extractors")
+
     run = commands.add_parser("run", help="run the notebooks in order with papermill and render the report")
     run.add_argument("--profile", choices=["quick", "full"], default="quick", help="parameter profile")
     run.add_argument("--data", default=None, help="corpora folder (default: $SER_DATA_DIR, data/, or demo)")
@@ -58,6 +65,24 @@ def _download(args) -> int:
     from ser_utils.download import run_download_command
 
     return run_download_command(args.corpus, args.dest)
+
+
+def _features(args) -> int:
+    from ser_utils.feature_extraction import default_cache_dir, extract_features, write_features
+    from ser_utils.manifest import read_manifest
+
+    try:
+        features = extract_features(read_manifest(args.manifest), feature_set=args.feature_set,
+                                    cache_dir=args.cache or default_cache_dir(args.out), n_jobs=args.jobs)
+    except (ValueError, KeyError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    written = write_features(features, out_dir=args.out)
+    for row in features.failures.itertuples():
+        print(f"skipped {row.path}: {row.reason}", file=sys.stderr)
+    print(f"{features.name}: {len(features.paths)} clips ({features.n_cached} from cache), "
+          f"{len(features.failures)} failed; wrote {', '.join(map(str, written))}")
+    return 0 if len(features.paths) else 1
 
 
 def _run(args) -> int:
@@ -102,4 +127,4 @@ def _predict(args) -> int:
 
 
 COMMANDS = {"manifest": _manifest, "download": _download, "run": _run, "yamnet-classify": _yamnet_classify,
-            "predict": _predict}
+            "predict": _predict, "features": _features}
