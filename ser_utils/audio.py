@@ -83,7 +83,8 @@ def _read_checked(path: Path) -> tuple[np.ndarray, int]:
     try:
         data, native_sr = sf.read(path, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
-        raise AudioError(path, f"cannot be decoded as audio ({error})") from None
+        detail = "unrecognised format or corrupt data" if "not a regular file" in str(error) else str(error)
+        raise AudioError(path, f"cannot be decoded as audio ({detail})") from None
     if data.shape[1] == 0:
         raise AudioError(path, "has zero channels")
     if data.shape[0] == 0:

@@ -1,0 +1,54 @@
+"""openSMILE eGeMAPS functionals of one clip: the 88-value extended Geneva Minimalistic Parameter Set.
+
+eGeMAPS (Eyben et al. 2016) is the field's standard small, interpretable set: pitch, jitter, shimmer,
+loudness, formants, spectral slope, alpha ratio, Hammarberg index, MFCC 1–4 and rate statistics,
+computed by the ``opensmile`` package exactly as its reference implementation does.
+"""
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import opensmile
+
+__all__ = ["DEFAULT_CONFIG", "EgemapsConfig", "egemaps_columns", "egemaps_features"]
+
+
+@dataclass(frozen=True)
+class EgemapsConfig:
+    """Every setting that changes the eGeMAPS values; bump ``version`` when the code changes them."""
+
+    sr: int = 16_000  # analysis sample rate, Hz
+    trim_db: float | None = None  # None: the whole clip (openSMILE finds voiced segments itself)
+    feature_set: str = "eGeMAPSv02"  # a member of opensmile.FeatureSet
+    version: int = 1
+
+    def __post_init__(self):
+        if self.feature_set not in opensmile.FeatureSet.__members__:
+            choices = ", ".join(opensmile.FeatureSet.__members__)
+            raise ValueError(f"feature_set={self.feature_set!r} is not an openSMILE set ({choices})")
+
+
+DEFAULT_CONFIG = EgemapsConfig()
+
+
+def egemaps_columns(config: EgemapsConfig = DEFAULT_CONFIG) -> tuple[str, ...]:
+    """openSMILE's names of the functionals, in order (88 for eGeMAPSv02)."""
+    return tuple(_smile(config.feature_set).feature_names)
+
+
+def egemaps_features(waveform: np.ndarray, *, config: EgemapsConfig = DEFAULT_CONFIG) -> np.ndarray:
+    """The functionals of a mono waveform (samples,) at ``config.sr`` Hz: float32 (n_columns,)."""
+    y = np.asarray(waveform, dtype=np.float32)
+    if y.ndim != 1 or y.size == 0:
+        raise ValueError(f"waveform must be a non-empty 1-D array, got shape {y.shape}")
+    table = _smile(config.feature_set).process_signal(y, config.sr)
+    return table.to_numpy(dtype=np.float32)[0]
+
+
+@lru_cache(maxsize=4)
+def _smile(feature_set: str) -> opensmile.Smile:
+    """One openSMILE extractor per process and set (building it parses the config files)."""
+    return opensmile.Smile(
+        feature_set=opensmile.FeatureSet[feature_set], feature_level=opensmile.FeatureLevel.Functionals
+    )
