@@ -2,7 +2,7 @@
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -33,6 +33,7 @@ class Workspace:
     data_dir: Path
     corpus_dirs: tuple[Path, ...]
     is_demo: bool
+    corpora: tuple[str, ...] | None = None  # a selection of corpora within the run; None: all
 
     @property
     def charts_dir(self) -> Path:
@@ -54,10 +55,12 @@ class Workspace:
     @property
     def data_label(self) -> str:
         """What every chart and table says about its data."""
-        return DEMO_LABEL if self.is_demo else " + ".join(p.name.upper() for p in self.corpus_dirs)
+        if self.is_demo:
+            return DEMO_LABEL
+        return " + ".join(name.upper() for name in self.corpora or [p.name for p in self.corpus_dirs])
 
     def manifest(self, *, progress: bool = False) -> pd.DataFrame:
-        """The run's manifest, built once and cached under ``artifacts/<run>/manifest.csv``."""
+        """The run's manifest (only the selected corpora), built once and cached as ``artifacts/<run>/manifest.csv``."""
         path = self.artifacts_dir / "manifest.csv"
         stamp = path.with_suffix(".fingerprint")
         fingerprint = _folder_fingerprint(self.corpus_dirs)
@@ -65,7 +68,10 @@ class Workspace:
             table, skipped = manifest_lib.build_manifest(list(self.corpus_dirs), progress=progress)
             manifest_lib.write_manifest(table, skipped, out=path)
             stamp.write_text(fingerprint)
-        return manifest_lib.read_manifest(path)
+        table = manifest_lib.read_manifest(path)
+        if self.corpora and not self.is_demo:
+            table = table[table["corpus"].isin(self.corpora)].reset_index(drop=True)
+        return table
 
     def skipped(self) -> pd.DataFrame:
         """Files the manifest could not use, with their reasons."""
@@ -96,14 +102,26 @@ def resolve_data_dir(data_dir: Path | str | None, *, root: Path) -> Path | None:
 
 
 def open_workspace(
-    data_dir: Path | str | None = None, *, root: Path | str | None = None, demo_speakers: int = 8
+    data_dir: Path | str | None = None,
+    *,
+    corpora: list[str] | tuple[str, ...] | None = None,
+    root: Path | str | None = None,
+    demo_speakers: int = 8,
 ) -> Workspace:
     """Locate the corpora (see ``resolve_data_dir``) or, failing that, generate the demo corpus.
 
     A data folder whose sub-folders are named after corpora (``ravdess/``, ``tess/`` …, the
     ``download`` layout) is read corpus by corpus and other sub-folders are ignored; any other
     folder is read as one corpus tree. The run is named after the corpora, or ``demo``.
+    ``corpora`` selects corpora within the run (e.g. ``["ravdess"]``): outputs stay in the run's folders,
+    the manifest and every chart's data label cover the selection only. The demo corpus ignores it.
     """
+    return replace(
+        _locate(data_dir, root=root, demo_speakers=demo_speakers), corpora=tuple(corpora) if corpora else None
+    )
+
+
+def _locate(data_dir, *, root, demo_speakers: int) -> Workspace:
     root = Path(root).resolve() if root else project_root()
     data = resolve_data_dir(data_dir, root=root)
     if data is None:

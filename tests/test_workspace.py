@@ -39,3 +39,10 @@ def test_manifest_is_cached_until_the_corpus_changes(tmp_path, write_tone, monke
     assert len(ws.manifest()) == 1
     write_tone("corpus/Actor_01/03-01-04-01-01-01-01.wav")
     assert len(ws.manifest()) == 2
+
+
+def test_corpus_selection_narrows_manifest_and_label(shared_data, tmp_path, monkeypatch):
+    monkeypatch.delenv(DATA_ENV_VAR, raising=False)
+    ws = open_workspace(shared_data, corpora=["ravdess"], root=tmp_path)
+    assert ws.run_name == "ravdess-tess" and ws.data_label == "RAVDESS"
+    assert set(ws.manifest()["corpus"]) == {"ravdess"}
