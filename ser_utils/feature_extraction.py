@@ -9,6 +9,7 @@ stops the batch.
 
 import io
 import json
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -298,6 +299,8 @@ def _compute(paths: list[str], pending: dict, *, feature_set: str, config, cache
     if not pending:
         return
     digests = list(pending)
+    if feature_set == "egemaps" and "tensorflow" in sys.modules:
+        n_jobs = max(n_jobs, 2)  # openSMILE aborts in a process that has loaded TensorFlow: use workers
     jobs = (delayed(_extract_one)(paths[pending[digest][0]], digest, feature_set, config, cache) for digest in digests)
     results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
     bar = tqdm(results, total=len(digests), desc=f"{feature_set} features", disable=not progress)
