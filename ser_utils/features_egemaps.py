@@ -5,6 +5,9 @@ loudness, formants, spectral slope, alpha ratio, Hammarberg index, MFCC 1–4 an
 computed by the ``opensmile`` package exactly as its reference implementation does.
 """
 
+import multiprocessing
+import sys
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -38,10 +41,21 @@ def egemaps_columns(config: EgemapsConfig = DEFAULT_CONFIG) -> tuple[str, ...]:
 
 
 def egemaps_features(waveform: np.ndarray, *, config: EgemapsConfig = DEFAULT_CONFIG) -> np.ndarray:
-    """The functionals of a mono waveform (samples,) at ``config.sr`` Hz: float32 (n_columns,)."""
+    """The functionals of a mono waveform (samples,) at ``config.sr`` Hz: float32 (n_columns,).
+
+    openSMILE aborts the interpreter in a process that has loaded TensorFlow, so there the values are
+    computed in a fresh process (slower; ``feature_extraction`` uses worker processes and avoids it).
+    """
     y = np.asarray(waveform, dtype=np.float32)
     if y.ndim != 1 or y.size == 0:
         raise ValueError(f"waveform must be a non-empty 1-D array, got shape {y.shape}")
+    if "tensorflow" in sys.modules:
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return pool.submit(_functionals, y, config).result()
+    return _functionals(y, config)
+
+
+def _functionals(y: np.ndarray, config: EgemapsConfig) -> np.ndarray:
     table = _smile(config.feature_set).process_signal(y, config.sr)
     return table.to_numpy(dtype=np.float32)[0]
 
