@@ -252,7 +252,13 @@ def record_evaluation(
     """
     outputs_dir = Path(outputs_dir)
     stem = f"{evaluation.model}__{features}"
-    write_predictions(evaluation.predictions, outputs_dir=outputs_dir, model=stem, protocol=evaluation.protocol)
+    write_predictions(
+        evaluation.predictions,
+        outputs_dir=outputs_dir,
+        model=evaluation.model,
+        protocol=evaluation.protocol,
+        features=features,
+    )
     if len(evaluation.histories):
         path = outputs_dir / "training_history" / f"{evaluation.protocol}__{stem}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -32,9 +32,11 @@ def predictions_table(rows: pd.DataFrame, *, fold: str, probabilities: np.ndarra
     return table
 
 
-def write_predictions(predictions: pd.DataFrame, *, outputs_dir: Path, model: str, protocol: str) -> Path:
-    """Write ``outputs/<run>/predictions/<protocol>__<model>.csv`` atomically."""
-    path = Path(outputs_dir) / "predictions" / f"{protocol}__{model}.csv"
+def write_predictions(
+    predictions: pd.DataFrame, *, outputs_dir: Path, model: str, protocol: str, features: str
+) -> Path:
+    """Write ``outputs/<run>/predictions/<protocol>__<model>__<features>.csv`` atomically."""
+    path = _predictions_path(outputs_dir, model=model, protocol=protocol, features=features)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     predictions.to_csv(tmp, index=False)
@@ -42,9 +44,9 @@ def write_predictions(predictions: pd.DataFrame, *, outputs_dir: Path, model: st
     return path
 
 
-def read_predictions(outputs_dir: Path, *, model: str, protocol: str) -> pd.DataFrame:
+def read_predictions(outputs_dir: Path, *, model: str, protocol: str, features: str) -> pd.DataFrame:
     """Read predictions written by ``write_predictions``."""
-    return pd.read_csv(Path(outputs_dir) / "predictions" / f"{protocol}__{model}.csv")
+    return pd.read_csv(_predictions_path(outputs_dir, model=model, protocol=protocol, features=features))
 
 
 def record_results(
@@ -80,3 +82,7 @@ def record_results(
     scores_all.to_csv(tmp, index=False)
     os.replace(tmp, path)
     return scores
+
+
+def _predictions_path(outputs_dir: Path, *, model: str, protocol: str, features: str) -> Path:
+    return Path(outputs_dir) / "predictions" / f"{protocol}__{model}__{features}.csv"
