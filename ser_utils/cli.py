@@ -72,16 +72,22 @@ def _features(args) -> int:
     from ser_utils.manifest import read_manifest
 
     try:
-        features = extract_features(read_manifest(args.manifest), feature_set=args.feature_set,
-                                    cache_dir=args.cache or default_cache_dir(args.out), n_jobs=args.jobs)
+        features = extract_features(
+            read_manifest(args.manifest),
+            feature_set=args.feature_set,
+            cache_dir=args.cache or default_cache_dir(args.out),
+            n_jobs=args.jobs,
+        )
     except (ValueError, KeyError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     written = write_features(features, out_dir=args.out)
     for row in features.failures.itertuples():
         print(f"skipped {row.path}: {row.reason}", file=sys.stderr)
-    print(f"{features.name}: {len(features.paths)} clips ({features.n_cached} from cache), "
-          f"{len(features.failures)} failed; wrote {', '.join(map(str, written))}")
+    print(
+        f"{features.name}: {len(features.paths)} clips ({features.n_cached} from cache), "
+        f"{len(features.failures)} failed; wrote {', '.join(map(str, written))}"
+    )
     return 0 if len(features.paths) else 1
 
 
@@ -126,5 +132,11 @@ def _predict(args) -> int:
     return 1 if failed.any() else 0
 
 
-COMMANDS = {"manifest": _manifest, "download": _download, "run": _run, "yamnet-classify": _yamnet_classify,
-            "predict": _predict, "features": _features}
+COMMANDS = {
+    "manifest": _manifest,
+    "download": _download,
+    "run": _run,
+    "yamnet-classify": _yamnet_classify,
+    "predict": _predict,
+    "features": _features,
+}

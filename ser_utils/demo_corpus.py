@@ -168,9 +168,7 @@ def generate_demo_corpus(
             f"{dest} is not empty and holds no {DEMO_MARKER}; the demo corpus is written only into a new "
             "or empty folder (or over an earlier demo corpus) so it never mixes with real recordings"
         )
-    same_run = (
-        old is not None and old.get("version") == GENERATOR_VERSION and old.get("parameters") == parameters
-    )
+    same_run = old is not None and old.get("version") == GENERATOR_VERSION and old.get("parameters") == parameters
     if same_run and old.get("complete") and all((dest / name).is_file() for name in names):
         return dest
     if old is not None:
@@ -288,9 +286,7 @@ def _clip_prosody(emotion: str, *, strong: bool, speaker: _Speaker, rng: np.rand
     values["f0_range_st"] = max(
         0.5, (values["f0_range_st"] + d_range) * speaker.range_scale * (1.0 + 0.1 * rng.normal())
     )
-    values["rate_sps"] = max(
-        2.0, (values["rate_sps"] + d_rate) * speaker.rate_scale * (1.0 + 0.05 * rng.normal())
-    )
+    values["rate_sps"] = max(2.0, (values["rate_sps"] + d_rate) * speaker.rate_scale * (1.0 + 0.05 * rng.normal()))
     values["level_db"] += d_level + speaker.level_db + rng.normal(0.0, 1.0)
     values["tension"] = float(
         np.clip(values["tension"] + d_tension + speaker.tension + rng.normal(0.0, 0.08), -1.0, 1.0)
@@ -302,9 +298,7 @@ def _clip_prosody(emotion: str, *, strong: bool, speaker: _Speaker, rng: np.rand
     return _Prosody(**values)
 
 
-def _render(
-    prosody: _Prosody, *, speaker: _Speaker, syllables: tuple, sr: int, rng: np.random.Generator
-) -> np.ndarray:
+def _render(prosody: _Prosody, *, speaker: _Speaker, syllables: tuple, sr: int, rng: np.random.Generator) -> np.ndarray:
     """Synthesize one utterance, shape (samples,), float32."""
     n_syl = len(syllables)
     weights = np.array([s[2] for s in syllables]) * rng.uniform(0.9, 1.1, n_syl)
@@ -437,9 +431,7 @@ def _check_emotions(emotions: Iterable[str] | None) -> list[str]:
     chosen = list(EMOTION_CODES) if emotions is None else list(emotions)
     unknown = [code for code in chosen if code not in EMOTION_CODES]
     if unknown or not chosen or len(set(chosen)) != len(chosen):
-        raise ValueError(
-            f"emotions={chosen!r} must be distinct RAVDESS codes from {', '.join(EMOTION_CODES)}"
-        )
+        raise ValueError(f"emotions={chosen!r} must be distinct RAVDESS codes from {', '.join(EMOTION_CODES)}")
     return sorted(chosen)
 
 

@@ -363,9 +363,7 @@ def _fetch_dataverse(source: CorpusSource, *, root: Path, progress: bool) -> Non
     try:
         entries = dataset["data"]["latestVersion"]["files"]
     except (KeyError, TypeError) as error:
-        raise DownloadError(
-            f"{source.url} returned no file list ({error!r} missing)", url=source.url
-        ) from error
+        raise DownloadError(f"{source.url} returned no file list ({error!r} missing)", url=source.url) from error
     jobs = []
     for entry in entries:
         data_file = entry.get("dataFile", {})

@@ -68,9 +68,7 @@ def test_clips_are_mono_16_bit_finite_audible_and_1_5_to_3_s(small_corpus):
         assert 1.5 <= waveform.size / SR <= 3.0
         assert 0.005 < _rms(waveform) and np.abs(waveform).max() < 1.0
         edge = int(0.15 * SR)  # leading/trailing pause: far quieter than the utterance
-        assert _rms(waveform[:edge]) < 0.05 * _rms(waveform) and _rms(waveform[-edge:]) < 0.05 * _rms(
-            waveform
-        )
+        assert _rms(waveform[:edge]) < 0.05 * _rms(waveform) and _rms(waveform[-edge:]) < 0.05 * _rms(waveform)
 
 
 def test_marker_records_version_and_parameters(small_corpus):

@@ -135,9 +135,7 @@ def test_existing_part_file_is_resumed_with_range(server, tmp_path):
     server.files["/data.bin"] = PAYLOAD
     dest = tmp_path / "data.bin"
     dest.with_name("data.bin.part").write_bytes(PAYLOAD[:123_456])
-    download_file(
-        server.url("/data.bin"), dest=dest, expected_size=len(PAYLOAD), md5=_md5(PAYLOAD), progress=False
-    )
+    download_file(server.url("/data.bin"), dest=dest, expected_size=len(PAYLOAD), md5=_md5(PAYLOAD), progress=False)
     assert dest.read_bytes() == PAYLOAD
     assert server.requests == [("/data.bin", "bytes=123456-")]
 
@@ -160,9 +158,7 @@ def test_broken_transfer_keeps_part_and_next_run_resumes(server, tmp_path):
         download_file(server.url("/data.bin"), dest=dest, expected_size=len(PAYLOAD), progress=False)
     assert not dest.exists()
     assert part.read_bytes() == PAYLOAD[:100_000]
-    download_file(
-        server.url("/data.bin"), dest=dest, expected_size=len(PAYLOAD), md5=_md5(PAYLOAD), progress=False
-    )
+    download_file(server.url("/data.bin"), dest=dest, expected_size=len(PAYLOAD), md5=_md5(PAYLOAD), progress=False)
     assert dest.read_bytes() == PAYLOAD
     assert server.requests[-1] == ("/data.bin", "bytes=100000-")
 
@@ -323,9 +319,7 @@ def test_cremad_lfs_pointer_instead_of_audio_is_an_error(server, tmp_path, monke
     server.files["/trees/master"] = json.dumps(
         {"tree": [{"path": "AudioWAV", "type": "tree", "url": server.url("/trees/abc")}]}
     ).encode()
-    server.files["/trees/abc"] = json.dumps(
-        {"tree": [{"path": "1001_DFA_ANG_XX.wav", "type": "blob"}]}
-    ).encode()
+    server.files["/trees/abc"] = json.dumps({"tree": [{"path": "1001_DFA_ANG_XX.wav", "type": "blob"}]}).encode()
     server.files["/media/AudioWAV/1001_DFA_ANG_XX.wav"] = pointer
     patched = dataclasses.replace(
         CORPUS_SOURCES["cremad"],
