@@ -1,12 +1,15 @@
 """Decode any audio file libsndfile reads into mono float32 at one sample rate."""
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import librosa
 import numpy as np
 import soundfile as sf
 
-__all__ = ["DEFAULT_SR", "AudioError", "load_audio", "probe_audio", "fix_length"]
+from ser_utils.corpora import AUDIO_SUFFIXES
+
+__all__ = ["DEFAULT_SR", "AudioError", "load_audio", "probe_audio", "fix_length", "expand_audio_paths"]
 
 DEFAULT_SR = 16_000
 MIN_DURATION_S = 0.05  # shorter than one 50 ms frame holds no usable speech
@@ -72,6 +75,21 @@ def fix_length(waveform: np.ndarray, *, n_samples: int) -> np.ndarray:
         return waveform[start : start + n_samples]
     before = -excess // 2
     return np.pad(waveform, (before, -excess - before))
+
+
+def expand_audio_paths(paths: Iterable[Path | str]) -> list[Path]:
+    """Files as given, and folders replaced by the audio files under them (recursively, sorted).
+
+    A path that does not exist is kept, so the caller reports it as that file's error.
+    """
+    expanded = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(file for file in path.rglob("*") if file.suffix.lower() in AUDIO_SUFFIXES)
+            expanded.extend(file for file in found if file.is_file())
+        else:
+            expanded.append(path)
+    return expanded
 
 
 def _read_checked(path: Path) -> tuple[np.ndarray, int]:

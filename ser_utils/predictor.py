@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ser_utils.artifacts import load_model, predict_probabilities
-from ser_utils.yamnet_classify import expand_audio_paths
+from ser_utils.audio import expand_audio_paths
 
 __all__ = [
     "INPUT_KINDS",

@@ -7,30 +7,15 @@ import keras
 import numpy as np
 import pandas as pd
 
-from ser_utils.audio import AudioError, load_audio
+from ser_utils.audio import AudioError, expand_audio_paths, load_audio
 from ser_utils.corpora import AUDIO_SUFFIXES
 from ser_utils.yamnet_frontend import SAMPLE_RATE, waveform_to_patches
 from ser_utils.yamnet_model import yamnet_from_tflite
 from ser_utils.yamnet_weights import load_class_names
 
-__all__ = ["COLUMNS", "expand_audio_paths", "clip_scores", "classify_files"]
+__all__ = ["COLUMNS", "clip_scores", "classify_files"]
 
 COLUMNS = ["path", "rank", "class_name", "score", "error"]
-
-
-def expand_audio_paths(paths: Iterable[Path | str]) -> list[Path]:
-    """Files as given, and folders replaced by the audio files under them (recursively, sorted).
-
-    A path that does not exist is kept, so the caller reports it as that file's error.
-    """
-    expanded = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found = sorted(file for file in path.rglob("*") if file.suffix.lower() in AUDIO_SUFFIXES)
-            expanded.extend(file for file in found if file.is_file())
-        else:
-            expanded.append(path)
-    return expanded
 
 
 def clip_scores(waveform: np.ndarray, *, model: keras.Model) -> np.ndarray:
