@@ -33,6 +33,7 @@ __all__ = [
     "metrics_summary",
     "model_card",
     "save_model",
+    "read_card",
     "load_model",
     "predict_probabilities",
 ]
@@ -123,13 +124,18 @@ def save_model(model, *, model_dir: Path, card: dict) -> Path:
     return model_dir
 
 
+def read_card(model_dir: Path) -> dict:
+    """The ``model_card.json`` of a folder written by ``save_model``."""
+    card_path = Path(model_dir) / CARD_FILE
+    if not card_path.is_file():
+        raise ValueError(f"{model_dir} holds no {CARD_FILE}; pass a folder written by artifacts.save_model")
+    return json.loads(card_path.read_text())
+
+
 def load_model(model_dir: Path) -> tuple[object, dict]:
     """Read (model, card) from a folder written by ``save_model``."""
     model_dir = Path(model_dir)
-    card_path = model_dir / CARD_FILE
-    if not card_path.is_file():
-        raise ValueError(f"{model_dir} holds no {CARD_FILE}; pass a folder written by artifacts.save_model")
-    card = json.loads(card_path.read_text())
+    card = read_card(model_dir)
     model_path = model_dir / card.get("model_file", "")
     if not model_path.is_file():
         raise ValueError(f"{model_dir}: the card names model file {card.get('model_file')!r}, which is missing")

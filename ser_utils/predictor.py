@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ser_utils.artifacts import load_model, predict_probabilities
+from ser_utils.artifacts import load_model, predict_probabilities, read_card
 from ser_utils.audio import expand_audio_paths
 
 __all__ = [
@@ -138,8 +138,8 @@ def feature_inputs(paths: list[str], *, spec: dict, n_jobs: int = 2) -> tuple[np
 
 def load_predictor(model_dir: Path | str) -> Predictor:
     """A ``Predictor`` from a folder written by ``artifacts.save_model`` (nothing else is needed)."""
+    input_function(read_card(Path(model_dir))["input"]["kind"])  # imports the kind's module: its custom layers
     model, card = load_model(Path(model_dir))
-    input_function(card["input"]["kind"])
     return Predictor(model=model, card=card)
 
 
