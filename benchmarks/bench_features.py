@@ -37,9 +37,9 @@ from joblib.externals.loky import get_reusable_executor
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from ser_utils.feature_extraction import extract_features
-from ser_utils.features_handcrafted import HandcraftedConfig, seed_columns
-from ser_utils.manifest import build_manifest, sample_clips
+from ser_utils.data.manifest import build_manifest, sample_clips
+from ser_utils.features.extraction import extract_features
+from ser_utils.features.handcrafted import HandcraftedConfig, seed_columns
 
 DELIBERATE = {"tonnetz": "projected from the STFT chroma, not from a CQT chroma of the HPSS harmonic part"}
 GROUPS = ("mfcc_mean", "chroma_mean", "mel_mean", "contrast_mean", "tonnetz_mean", "zcr_mean", "rolloff_mean")

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _manifest(args) -> int:
-    from ser_utils.manifest import build_manifest, summarize, write_manifest
+    from ser_utils.data.manifest import build_manifest, summarize, write_manifest
 
     try:
         table, skipped = build_manifest(args.folders, n_jobs=args.jobs)
@@ -62,20 +62,20 @@ def _manifest(args) -> int:
 
 
 def _download(args) -> int:
-    from ser_utils.download import run_download_command
+    from ser_utils.data.download import run_download_command
 
     return run_download_command(args.corpus, args.dest)
 
 
 def _features(args) -> int:
-    from ser_utils.feature_extraction import default_cache_dir, extract_features, write_features
-    from ser_utils.manifest import read_manifest
+    from ser_utils.data.manifest import read_manifest
+    from ser_utils.features.extraction import extract_features, write_features
 
     try:
         features = extract_features(
             read_manifest(args.manifest),
             feature_set=args.feature_set,
-            cache_dir=args.cache or default_cache_dir(args.out),
+            cache_dir=args.cache or _default_cache_dir(args.out),
             n_jobs=args.jobs,
         )
     except (ValueError, KeyError, OSError) as error:
@@ -92,13 +92,13 @@ def _features(args) -> int:
 
 
 def _run(args) -> int:
-    from ser_utils.pipeline import main as run_main
+    from ser_utils.pipeline.runner import main as run_main
 
     return run_main(args.profile, args.data, args.only)
 
 
 def _yamnet_classify(args) -> int:
-    from ser_utils.yamnet_classify import classify_files
+    from ser_utils.yamnet.classify import classify_files
 
     try:
         table = classify_files(args.paths, top_k=args.top, model_dir=args.model_dir)
@@ -116,7 +116,7 @@ def _yamnet_classify(args) -> int:
 
 
 def _predict(args) -> int:
-    from ser_utils.predictor import load_predictor
+    from ser_utils.serving.predictor import load_predictor
 
     try:
         table = load_predictor(args.model).predict_files(args.paths)
@@ -130,6 +130,16 @@ def _predict(args) -> int:
         print(f"error: {row.error}", file=sys.stderr)
     print(f"wrote {args.out}: {len(table)} files, {int(failed.sum())} errors")
     return 1 if failed.any() else 0
+
+
+def _default_cache_dir(out: Path) -> Path:
+    """The project's shared cache ``<project root>/artifacts/cache``; outside a checkout ``<out>/cache``."""
+    from ser_utils.pipeline.workspace import project_root
+
+    try:
+        return project_root() / "artifacts" / "cache"
+    except ValueError:
+        return out / "cache"
 
 
 COMMANDS = {

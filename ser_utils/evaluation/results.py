@@ -1,0 +1,107 @@
+"""One results format for every model: per-clip predictions and a shared ``results.csv``."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ser_utils.evaluation.metrics import METRICS, score_predictions
+
+__all__ = [
+    "RESULT_KEYS",
+    "metrics_summary",
+    "predictions_table",
+    "write_predictions",
+    "read_predictions",
+    "record_results",
+]
+
+# A results row is identified by these; re-running a model replaces its rows and nothing else.
+RESULT_KEYS = ("corpora", "protocol", "model", "features")
+
+
+def predictions_table(rows: pd.DataFrame, *, fold: str, probabilities: np.ndarray, classes) -> pd.DataFrame:
+    """Per-clip predictions: path, speaker, corpus, fold, y_true, y_pred, confidence, prob_<class>.
+
+    ``rows`` are the manifest rows scored (same order as ``probabilities``, shape (n, n_classes)).
+    """
+    probabilities = np.asarray(probabilities, dtype=float)
+    if probabilities.shape != (len(rows), len(classes)):
+        raise ValueError(f"probabilities shape {probabilities.shape} != ({len(rows)}, {len(classes)})")
+    classes = np.asarray(classes)
+    table = rows[["path", "corpus", "speaker", "emotion"]].rename(columns={"emotion": "y_true"}).reset_index(drop=True)
+    table.insert(3, "fold", fold)
+    table["y_pred"] = classes[probabilities.argmax(axis=1)]
+    table["confidence"] = probabilities.max(axis=1)
+    for index, name in enumerate(classes):
+        table[f"prob_{name}"] = probabilities[:, index]
+    return table
+
+
+def write_predictions(
+    predictions: pd.DataFrame, *, outputs_dir: Path, model: str, protocol: str, features: str
+) -> Path:
+    """Write ``outputs/<run>/predictions/<protocol>__<model>__<features>.csv`` atomically."""
+    path = _predictions_path(outputs_dir, model=model, protocol=protocol, features=features)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    predictions.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return path
+
+
+def read_predictions(outputs_dir: Path, *, model: str, protocol: str, features: str) -> pd.DataFrame:
+    """Read predictions written by ``write_predictions``."""
+    return pd.read_csv(_predictions_path(outputs_dir, model=model, protocol=protocol, features=features))
+
+
+def record_results(
+    predictions: pd.DataFrame,
+    *,
+    outputs_dir: Path,
+    corpora: str,
+    protocol: str,
+    model: str,
+    features: str,
+    labels,
+    extra: dict | None = None,
+) -> pd.DataFrame:
+    """Score ``predictions`` per fold, pooled, mean and std, and merge them into ``results.csv``.
+
+    ``protocol`` names the split, e.g. ``speaker-6fold`` (honest) or ``random-leaky``; rows with the
+    same (corpora, protocol, model, features) are replaced. Returns this model's score rows.
+    """
+    scores = score_predictions(predictions, labels=labels)
+    keys = {"corpora": corpora, "protocol": protocol, "model": model, "features": features}
+    scores = scores.assign(**(extra or {}))
+    for key in reversed(RESULT_KEYS):
+        scores.insert(0, key, keys[key])
+    path = Path(outputs_dir) / "results.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_file():
+        existing = pd.read_csv(path, dtype={"fold": str})
+        same = np.logical_and.reduce([existing[key].astype(str) == str(scores[key].iloc[0]) for key in RESULT_KEYS])
+        scores_all = pd.concat([existing[~same], scores], ignore_index=True)
+    else:
+        scores_all = scores
+    tmp = path.with_name(f".{path.name}.tmp")
+    scores_all.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return scores
+
+
+def _predictions_path(outputs_dir: Path, *, model: str, protocol: str, features: str) -> Path:
+    return Path(outputs_dir) / "predictions" / f"{protocol}__{model}__{features}.csv"
+
+
+def metrics_summary(scores: pd.DataFrame) -> dict:
+    """``record_results`` rows (fold, wa, uar, macro_f1 …) as the card's ``metrics`` section."""
+    table = scores.set_index(scores["fold"].astype(str))
+    pick = lambda row: {metric: float(table.loc[row, metric]) for metric in METRICS}  # noqa: E731
+    summary = {
+        "protocol": str(scores["protocol"].iloc[0]) if "protocol" in scores else "",
+        **{row: pick(row) for row in ("pooled", "mean", "std")},
+    }
+    summary["per_fold"] = {fold: pick(fold) for fold in table.index if fold not in ("pooled", "mean", "std")}
+    return summary

@@ -1,0 +1,317 @@
+"""Extract a feature set for every clip of a manifest: decode once, in parallel, through the feature cache.
+
+``extract_features(manifest, feature_set="handcrafted", cache_dir=ws.cache_dir)`` returns a
+``FeatureSet`` whose rows follow the manifest's order (failed clips left out, listed in ``.failures``).
+A clip already in the cache (same bytes, same config, same library versions) is read, not recomputed;
+a clip that cannot be used (undecodable, silent, extractor error) is listed with its reason and never
+stops the batch.
+"""
+
+import io
+import json
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import librosa
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+from ser_utils.audio.loading import AudioError, load_audio
+from ser_utils.features.cache import HASH_MEMO_NAME, FeatureCache, HashMemo, atomic_write_bytes, config_key
+from ser_utils.features.egemaps import EgemapsConfig, egemaps_columns, egemaps_features
+from ser_utils.features.handcrafted import HandcraftedConfig, handcrafted_columns, handcrafted_features
+from ser_utils.features.logmel import LogmelConfig, logmel_columns, logmel_features
+from ser_utils.features.yamnet import (
+    YamnetConfig,
+    YamnetTrunkConfig,
+    trunk_columns,
+    trunk_features,
+    yamnet_columns,
+    yamnet_features,
+)
+
+__all__ = [
+    "FEATURE_SETS",
+    "FAILURE_COLUMNS",
+    "SILENCE_PEAK_DBFS",
+    "FeatureSet",
+    "default_config",
+    "extract_features",
+    "write_features",
+]
+
+FAILURE_COLUMNS = ("path", "reason")
+SILENCE_PEAK_DBFS = -70.0  # a clip whose loudest sample is quieter than this holds nothing to describe
+
+
+@dataclass(frozen=True)
+class _Extractor:
+    """How one feature set is configured, named, computed and stored."""
+
+    config_type: type
+    columns: Callable
+    compute: Callable
+    libraries: tuple[str, ...]
+    dtype: type
+    sequence: bool = False  # True: each clip gives (n_frames, n_columns) rather than (n_columns,)
+
+
+_EXTRACTORS = {
+    "handcrafted": _Extractor(
+        config_type=HandcraftedConfig,
+        columns=handcrafted_columns,
+        compute=handcrafted_features,
+        libraries=("librosa", "praat-parselmouth", "numpy"),
+        dtype=np.float32,
+    ),
+    "egemaps": _Extractor(
+        config_type=EgemapsConfig,
+        columns=egemaps_columns,
+        compute=egemaps_features,
+        libraries=("opensmile",),
+        dtype=np.float32,
+    ),
+    "logmel": _Extractor(
+        config_type=LogmelConfig,
+        columns=logmel_columns,
+        compute=logmel_features,
+        libraries=("librosa", "numpy"),
+        dtype=np.float16,
+        sequence=True,
+    ),
+    "yamnet": _Extractor(
+        config_type=YamnetConfig,
+        columns=yamnet_columns,
+        compute=yamnet_features,
+        libraries=("tensorflow", "keras", "librosa", "numpy"),
+        dtype=np.float32,
+    ),
+    "yamnet_trunk": _Extractor(
+        config_type=YamnetTrunkConfig,
+        columns=trunk_columns,
+        compute=trunk_features,
+        libraries=("tensorflow", "keras", "librosa", "numpy"),
+        dtype=np.float16,
+        sequence=True,
+    ),
+}
+FEATURE_SETS = tuple(_EXTRACTORS)
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureSet:
+    """One feature set for the clips of a manifest.
+
+    ``values`` is float32 (n_clips, n_columns) for tabular sets, float16 (n_clips, n_frames, n_mels)
+    for ``logmel``; row i belongs to ``paths[i]`` (the manifest's ``path`` strings, in manifest order,
+    failed clips left out). ``columns`` names the last axis. ``failures`` lists (path, reason).
+    ``config`` records the feature set, its config fields and library versions; ``cache_key`` names
+    the cache folder. ``n_cached`` rows came from the cache, ``n_computed`` were extracted this call.
+    """
+
+    name: str
+    paths: tuple[str, ...]
+    values: np.ndarray
+    columns: tuple[str, ...]
+    failures: pd.DataFrame
+    config: dict
+    cache_key: str
+    n_cached: int
+    n_computed: int
+
+    def frame(self) -> pd.DataFrame:
+        """The tabular set as a DataFrame: ``path`` then one column per feature."""
+        if self.values.ndim != 2:
+            shape = self.values.shape[1:]
+            raise ValueError(f"{self.name} holds sequences of shape {shape}; use .values, not .frame()")
+        table = pd.DataFrame(self.values, columns=list(self.columns))
+        table.insert(0, "path", list(self.paths))
+        return table
+
+    def aligned(self, manifest: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """(rows, values): the manifest rows that have features, in manifest order, and their values.
+
+        ``values[i]`` belongs to ``rows.iloc[i]``; rows whose clip failed or was not extracted are dropped.
+        """
+        position = {path: index for index, path in enumerate(self.paths)}
+        keep = manifest["path"].map(position)
+        rows = manifest[keep.notna()].reset_index(drop=True)
+        return rows, self.values[keep.dropna().astype(int).to_numpy()]
+
+
+def default_config(feature_set: str):
+    """The project's default config (a frozen dataclass) of ``feature_set``."""
+    return _extractor(feature_set).config_type()
+
+
+def extract_features(
+    manifest: pd.DataFrame | Iterable[str],
+    *,
+    feature_set: str,
+    cache_dir: Path | str | None,
+    config=None,
+    n_jobs: int = 2,
+    progress: bool = True,
+) -> FeatureSet:
+    """Extract ``feature_set`` ("handcrafted", "egemaps" or "logmel") for every clip of ``manifest``.
+
+    ``manifest`` is a DataFrame with a ``path`` column (or a list of paths). ``cache_dir`` is the
+    workspace's cache folder (``ws.cache_dir``); entries go under ``cache_dir/features``; None disables
+    the cache. ``config`` defaults to ``default_config(feature_set)``. Clips not yet cached are decoded
+    once and extracted on ``n_jobs`` processes, each result stored as soon as it is ready, so an
+    interrupted run keeps its finished clips. Identical files (same bytes) are extracted once.
+    """
+    extractor = _extractor(feature_set)
+    config = extractor.config_type() if config is None else config
+    if not isinstance(config, extractor.config_type):
+        raise ValueError(
+            f"config for {feature_set!r} must be a {extractor.config_type.__name__}, got {type(config).__name__}"
+        )
+    paths = _manifest_paths(manifest)
+    key, description = config_key(feature_set, config, libraries=extractor.libraries)
+    cache = None
+    if cache_dir is not None:
+        cache = FeatureCache(root=Path(cache_dir) / "features", key=key)
+        cache.describe(description)
+    arrays, failures, pending = _read_cache(paths, cache=cache, extractor=extractor, config=config)
+    n_cached = len(arrays)
+    computed = _compute(
+        paths, pending, feature_set=feature_set, config=config, cache=cache, n_jobs=n_jobs, progress=progress
+    )
+    for digest, (array, reason) in computed:
+        for index in pending[digest]:
+            if array is None:
+                failures[index] = reason
+            else:
+                arrays[index] = array
+    kept = sorted(arrays)
+    shape = _row_shape(extractor, config)
+    values = np.stack([arrays[index] for index in kept]) if kept else np.empty((0, *shape), extractor.dtype)
+    failure_rows = [(paths[index], failures[index]) for index in sorted(failures)]
+    n_computed = sum(len(indices) for indices in pending.values())
+    return FeatureSet(
+        name=feature_set,
+        paths=tuple(paths[index] for index in kept),
+        values=values,
+        columns=tuple(extractor.columns(config)),
+        failures=pd.DataFrame(failure_rows, columns=list(FAILURE_COLUMNS)),
+        config=description,
+        cache_key=key,
+        n_cached=n_cached,
+        n_computed=n_computed,
+    )
+
+
+def write_features(features: FeatureSet, *, out_dir: Path | str) -> list[Path]:
+    """Write ``features`` into ``out_dir`` and return the paths written (each atomically).
+
+    Tabular sets: ``<set>.csv`` (path + named columns). Sequences: ``<set>.npz`` with ``paths``
+    (n_clips,), ``values`` (n_clips, n_frames, n_mels) float16, ``columns`` and ``config`` (JSON).
+    Always ``<set>_failures.csv`` (path, reason).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    if features.values.ndim == 2:
+        path = out_dir / f"{features.name}.csv"
+        atomic_write_bytes(path, features.frame().to_csv(index=False).encode())
+    else:
+        path = out_dir / f"{features.name}.npz"
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer,
+            paths=np.array(features.paths, dtype=str),
+            values=features.values,
+            columns=np.array(features.columns, dtype=str),
+            config=np.array(json.dumps(features.config, default=str)),
+        )
+        atomic_write_bytes(path, buffer.getvalue())
+    written.append(path)
+    failures_path = out_dir / f"{features.name}_failures.csv"
+    atomic_write_bytes(failures_path, features.failures.to_csv(index=False).encode())
+    written.append(failures_path)
+    return written
+
+
+def _extractor(feature_set: str) -> _Extractor:
+    if feature_set not in _EXTRACTORS:
+        raise ValueError(f"unknown feature set {feature_set!r}; use one of {', '.join(FEATURE_SETS)}")
+    return _EXTRACTORS[feature_set]
+
+
+def _manifest_paths(manifest) -> list[str]:
+    if isinstance(manifest, pd.DataFrame):
+        if "path" not in manifest.columns:
+            raise ValueError("the manifest has no 'path' column; pass one from ws.manifest()")
+        return [str(path) for path in manifest["path"]]
+    if isinstance(manifest, str | Path):
+        raise ValueError("pass a manifest DataFrame or a list of paths, not a single path")
+    return [str(path) for path in manifest]
+
+
+def _row_shape(extractor: _Extractor, config) -> tuple[int, ...]:
+    n_columns = len(extractor.columns(config))
+    return (config.n_frames, n_columns) if extractor.sequence else (n_columns,)
+
+
+def _read_cache(paths: list[str], *, cache: FeatureCache | None, extractor: _Extractor, config):
+    """Hash every file (memoised) and read cached rows: (arrays, failures, pending digest -> indices)."""
+    memo = HashMemo(cache.root / HASH_MEMO_NAME if cache is not None else None)
+    shape = _row_shape(extractor, config)
+    arrays, failures, pending = {}, {}, {}
+    for index, path in enumerate(paths):
+        try:
+            digest = memo.sha256(path) if cache is not None else f"clip-{index}"  # no cache: no hashing
+        except OSError as error:
+            failures[index] = f"unreadable: {error.strerror or error}"
+            continue
+        cached = cache.load(digest) if cache is not None else None
+        if cached is not None and cached.shape == shape:
+            arrays[index] = cached
+        else:
+            pending.setdefault(digest, []).append(index)
+    memo.save()
+    return arrays, failures, pending
+
+
+def _compute(paths: list[str], pending: dict, *, feature_set: str, config, cache, n_jobs: int, progress: bool):
+    """Yield (digest, (array or None, reason or None)) for every pending content digest, in parallel.
+
+    One task per distinct content: the first path holding those bytes is decoded.
+    """
+    if not pending:
+        return
+    digests = list(pending)
+    if feature_set == "egemaps" and "tensorflow" in sys.modules:
+        n_jobs = max(n_jobs, 2)  # openSMILE aborts in a process that has loaded TensorFlow: use workers
+    jobs = (delayed(_extract_one)(paths[pending[digest][0]], digest, feature_set, config, cache) for digest in digests)
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
+    bar = tqdm(results, total=len(digests), desc=f"{feature_set} features", disable=not progress)
+    yield from zip(digests, bar, strict=True)
+
+
+def _extract_one(path: str, digest: str, feature_set: str, config, cache: FeatureCache | None):
+    """Decode ``path`` once, extract, store in the cache: (array, None) or (None, reason)."""
+    extractor = _EXTRACTORS[feature_set]
+    try:
+        waveform = load_audio(path, sr=config.sr)
+        peak = float(np.max(np.abs(waveform)))
+        if peak < 10 ** (SILENCE_PEAK_DBFS / 20):
+            level = "digital silence" if peak == 0 else f"peak {20 * np.log10(peak):.1f} dBFS"
+            return None, f"silent: {level}, below {SILENCE_PEAK_DBFS:.0f} dBFS; nothing to describe"
+        if config.trim_db is not None:
+            waveform, _ = librosa.effects.trim(waveform, top_db=config.trim_db)
+        array = np.asarray(extractor.compute(waveform, config=config), dtype=extractor.dtype)
+    except AudioError as error:
+        return None, f"undecodable: {error.problem}"
+    except Exception as error:  # one clip's failure must not stop the batch; it is reported instead
+        return None, f"extraction failed: {type(error).__name__}: {error}"
+    if not np.isfinite(array).all():
+        return None, "extraction gave non-finite values"
+    if cache is not None:
+        cache.store(digest, array)
+    return array, None

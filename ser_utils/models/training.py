@@ -1,0 +1,165 @@
+"""Shared Keras training helpers: device strategy, precision, tf.data input, class weights, callbacks."""
+
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from ser_utils.models.persistence import KERAS_MODEL_FILE
+
+__all__ = [
+    "HISTORY_FILE",
+    "distribution_strategy",
+    "configure_precision",
+    "class_weights",
+    "make_dataset",
+    "EpochTimer",
+    "training_callbacks",
+    "fit_model",
+]
+
+HISTORY_FILE = "training_history.csv"
+
+
+def distribution_strategy() -> tf.distribute.Strategy:
+    """MirroredStrategy over all GPUs when there is more than one, else the default (one device) strategy.
+
+    Build and compile models inside ``with distribution_strategy().scope():``.
+    """
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def configure_precision() -> str:
+    """Use ``mixed_float16`` when a GPU is present, ``float32`` otherwise; returns the policy name.
+
+    Sets Keras's global policy, so call it before building models. Models keep their softmax
+    output in float32 (``dtype="float32"`` on the last layer) so losses stay numerically stable.
+    """
+    policy = "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    return policy
+
+
+def class_weights(labels: np.ndarray, *, n_classes: int) -> dict[int, float]:
+    """Balanced class weights ``n / (n_present * count)`` from integer training labels of shape (n,).
+
+    Classes absent from ``labels`` get weight 0 (they contribute no loss anyway).
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.size == 0:
+        raise ValueError(f"labels must be a non-empty 1-D integer array, got shape {labels.shape}")
+    if labels.min() < 0 or labels.max() >= n_classes:
+        raise ValueError(f"labels must lie in [0, {n_classes}); got {labels.min()}..{labels.max()}")
+    counts = np.bincount(labels, minlength=n_classes)
+    present = np.count_nonzero(counts)
+    return {index: (len(labels) / (present * count) if count else 0.0) for index, count in enumerate(counts)}
+
+
+def make_dataset(
+    inputs: np.ndarray,
+    labels: np.ndarray | None = None,
+    *,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+) -> tf.data.Dataset:
+    """A batched, prefetched ``tf.data.Dataset`` of ``inputs`` (n, ...) and optional int ``labels`` (n,).
+
+    Pipeline: from_tensor_slices → shuffle (whole set, reshuffled each epoch, if ``shuffle``) → batch →
+    prefetch(AUTOTUNE).
+    """
+    inputs = np.asarray(inputs, dtype=np.float32)
+    if labels is not None and len(labels) != len(inputs):
+        raise ValueError(f"{len(inputs)} inputs but {len(labels)} labels; pass one label per input row")
+    tensors = inputs if labels is None else (inputs, np.asarray(labels, dtype=np.int32))
+    dataset = tf.data.Dataset.from_tensor_slices(tensors)
+    if shuffle:
+        dataset = dataset.shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds ``epoch_seconds`` to the epoch logs (CSVLogger records it); prints it every ``every`` epochs."""
+
+    def __init__(self, *, every: int = 1, label: str = ""):
+        super().__init__()
+        self.every = every
+        self.label = label
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self._start
+        if logs is not None:
+            logs["epoch_seconds"] = seconds
+        if self.every and (epoch + 1) % self.every == 0:
+            losses = ", ".join(f"{key} {logs[key]:.3f}" for key in ("loss", "val_loss") if logs and key in logs)
+            print(f"{self.label} epoch {epoch + 1}: {seconds:.2f} s/epoch, {losses}".strip())
+
+
+def training_callbacks(
+    *, checkpoint_path: Path, history_path: Path, patience: int = 10, print_every: int = 10, label: str = ""
+) -> list[keras.callbacks.Callback]:
+    """Callbacks watching ``val_loss`` on the validation speakers.
+
+    EpochTimer, EarlyStopping (``patience`` epochs, restores the best weights), ReduceLROnPlateau
+    (halves the rate after ``patience // 2`` flat epochs), ModelCheckpoint of the best model to
+    ``checkpoint_path`` (.keras) and CSVLogger to ``history_path`` (one row per epoch).
+    """
+    for path in (checkpoint_path, history_path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return [
+        EpochTimer(every=print_every, label=label),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(1, patience // 2)),
+        keras.callbacks.ModelCheckpoint(str(checkpoint_path), monitor="val_loss", save_best_only=True),
+        keras.callbacks.CSVLogger(str(history_path)),
+    ]
+
+
+def fit_model(
+    model: keras.Model,
+    *,
+    train: tf.data.Dataset,
+    val: tf.data.Dataset,
+    epochs: int,
+    train_labels: np.ndarray,
+    n_classes: int,
+    work_dir: Path,
+    patience: int = 10,
+    print_every: int = 10,
+    label: str = "",
+) -> pd.DataFrame:
+    """Fit a compiled ``model`` with balanced class weights and ``training_callbacks``; returns the history.
+
+    ``train_labels`` (n,) are the integer labels inside ``train`` (for the class weights). Writes the
+    best checkpoint to ``<work_dir>/model.keras``, the per-epoch log to ``<work_dir>/training_history.csv``.
+    The model ends with the weights of the epoch with the lowest validation loss.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    work_dir = Path(work_dir)
+    callbacks = training_callbacks(
+        checkpoint_path=work_dir / KERAS_MODEL_FILE,
+        history_path=work_dir / HISTORY_FILE,
+        patience=patience,
+        print_every=print_every,
+        label=label,
+    )
+    history = model.fit(
+        train,
+        validation_data=val,
+        epochs=epochs,
+        verbose=0,
+        callbacks=callbacks,
+        class_weight=class_weights(train_labels, n_classes=n_classes),
+    )
+    return pd.DataFrame(history.history).rename_axis("epoch").reset_index()

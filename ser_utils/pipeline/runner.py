@@ -1,0 +1,115 @@
+"""Run the notebooks in order with papermill under a profile and render one HTML report."""
+
+import html
+import sys
+from pathlib import Path
+
+import nbformat
+import papermill
+import yaml
+from nbconvert import HTMLExporter
+
+from ser_utils.pipeline.workspace import Workspace, open_workspace
+
+__all__ = ["PROFILES", "notebook_order", "profile_parameters", "run_pipeline", "render_report"]
+
+PROFILES = ("quick", "full")
+
+
+def notebook_order(root: Path) -> list[Path]:
+    """The numbered notebooks under ``<root>/notebooks``, in order."""
+    return sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def profile_parameters(notebook: Path, *, profile: str, root: Path) -> dict:
+    """Parameters for ``notebook`` under ``profile`` from ``params/<stem>.yaml`` (empty when absent)."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    path = root / "params" / f"{notebook.stem}.yaml"
+    if not path.is_file():
+        return {}
+    blocks = yaml.safe_load(path.read_text()) or {}
+    return dict(blocks.get(profile) or {})
+
+
+def run_pipeline(
+    *,
+    profile: str = "quick",
+    data_dir: Path | str | None = None,
+    only: list[str] | None = None,
+    root: Path | str | None = None,
+) -> Path:
+    """Execute every notebook (or those whose stem starts with one of ``only``) and render the report.
+
+    Executed copies go to ``outputs/<run>/notebooks/``; the HTML report and its index to
+    ``outputs/<run>/report/``. Stops at the first failing notebook with a message naming the
+    notebook and cell. Returns the report's index page.
+    """
+    ws = open_workspace(data_dir, root=root)
+    if ws.is_demo:
+        print(
+            "=" * 72 + "\nNo corpora found (--data, $SER_DATA_DIR or data/): running on SYNTHETIC DEMO DATA.\n"
+            "Every chart and table of this run says so. See README for downloading real corpora.\n" + "=" * 72
+        )
+    notebooks = [nb for nb in notebook_order(ws.root) if not only or nb.stem.startswith(tuple(only))]
+    if not notebooks:
+        raise ValueError(f"no notebook matches {only}")
+    executed_dir = ws.outputs_dir / "notebooks"
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    executed = []
+    for notebook in notebooks:
+        parameters = {**profile_parameters(notebook, profile=profile, root=ws.root), "DATA_DIR": str(ws.data_dir)}
+        target = executed_dir / notebook.name
+        print(f"[{profile}] {notebook.name} {parameters}", flush=True)
+        try:
+            papermill.execute_notebook(
+                notebook, target, parameters=parameters, cwd=notebook.parent, progress_bar=False, kernel_name="python3"
+            )
+        except papermill.PapermillExecutionError as error:
+            first_line = error.source.strip().splitlines()[0] if error.source.strip() else ""
+            raise RuntimeError(
+                f"{notebook.name} failed at cell {error.exec_count} of the executed copy, `{first_line}` "
+                f"({error.ename}: {error.evalue}); the traceback is in {target}"
+            ) from None
+        executed.append(target)
+    return render_report(executed, ws=ws, profile=profile)
+
+
+def render_report(executed: list[Path], *, ws: Workspace, profile: str) -> Path:
+    """Convert executed notebooks to HTML (code cells collapsed into the page) and write an index."""
+    report_dir = ws.outputs_dir / "report"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    exporter = HTMLExporter()
+    links = []
+    for path in executed:
+        body, _ = exporter.from_notebook_node(nbformat.read(path, as_version=4))
+        (report_dir / f"{path.stem}.html").write_text(body)
+        title = next(
+            (
+                line.lstrip("# ")
+                for cell in nbformat.read(path, as_version=4).cells
+                if cell.cell_type == "markdown"
+                for line in cell.source.splitlines()[:1]
+            ),
+            path.stem,
+        )
+        links.append(f'<li><a href="{path.stem}.html">{html.escape(title)}</a></li>')
+    index = report_dir / "index.html"
+    index.write_text(
+        f"<!doctype html><meta charset='utf-8'><title>SER report · {ws.run_name}</title>"
+        f"<h1>Speech emotion recognition · {html.escape(ws.data_label)}</h1>"
+        f"<p>Profile <b>{profile}</b>; charts in <code>charts/{ws.run_name}/</code>, tables in "
+        f"<code>outputs/{ws.run_name}/</code>.</p><ol>{''.join(links)}</ol>"
+    )
+    return index
+
+
+def main(profile: str, data_dir: str | None, only: list[str] | None) -> int:
+    """Command-line wrapper: run, print the report path, turn failures into one line and exit 1."""
+    try:
+        index = run_pipeline(profile=profile, data_dir=data_dir, only=only)
+    except (RuntimeError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"report: {index}")
+    return 0

@@ -1,0 +1,138 @@
+"""Tests for ser_utils.features.extraction and the ``features`` command: failures, cache hits, outputs."""
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from ser_utils.cli import main
+from ser_utils.data.manifest import build_manifest, write_manifest
+from ser_utils.features import extraction as feature_extraction
+from ser_utils.features.extraction import extract_features, write_features
+from ser_utils.features.handcrafted import handcrafted_columns
+
+SR = 16_000
+
+
+@pytest.fixture
+def clips(tmp_path):
+    """Four RAVDESS-named files: two tones, digital silence and random bytes named .wav."""
+    folder = tmp_path / "corpus" / "Actor_01"
+    folder.mkdir(parents=True)
+    t = np.arange(SR) / SR
+    paths = {}
+    for name, freq in (("03-01-05-01-01-01-01", 220.0), ("03-01-04-01-01-01-01", 330.0)):
+        paths[name] = folder / f"{name}.wav"
+        sf.write(paths[name], 0.3 * np.sin(2 * np.pi * freq * t), SR)
+    paths["silent"] = folder / "03-01-01-01-01-01-01.wav"
+    sf.write(paths["silent"], np.zeros(SR), SR)
+    paths["corrupt"] = folder / "03-01-03-01-01-01-01.wav"
+    paths["corrupt"].write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    return paths
+
+
+def test_bad_files_are_listed_with_reasons_and_good_files_get_features(clips, tmp_path):
+    paths = [str(path) for path in clips.values()] + [str(tmp_path / "missing.wav")]
+    features = extract_features(
+        paths, feature_set="handcrafted", cache_dir=tmp_path / "cache", n_jobs=2, progress=False
+    )
+    good = [str(clips["03-01-05-01-01-01-01"]), str(clips["03-01-04-01-01-01-01"])]
+    assert list(features.paths) == good
+    assert features.values.shape == (2, len(handcrafted_columns())) and features.values.dtype == np.float32
+    reasons = dict(zip(features.failures["path"], features.failures["reason"], strict=True))
+    assert reasons[str(clips["corrupt"])].startswith("undecodable")
+    assert reasons[str(clips["silent"])].startswith("silent")
+    assert "No such file" in reasons[str(tmp_path / "missing.wav")]
+    assert features.frame().columns[0] == "path" and len(features.frame()) == 2
+
+
+def test_cache_hit_returns_identical_values_without_recomputing(clips, tmp_path, monkeypatch):
+    paths = [str(clips["03-01-05-01-01-01-01"]), str(clips["03-01-04-01-01-01-01"])]
+    cold = extract_features(paths, feature_set="handcrafted", cache_dir=tmp_path, n_jobs=1, progress=False)
+    assert (cold.n_cached, cold.n_computed) == (0, 2)
+
+    def refuse(waveform, *, config):
+        raise AssertionError("a cached clip was extracted again")
+
+    extractor = feature_extraction._EXTRACTORS["handcrafted"]
+    monkeypatch.setitem(feature_extraction._EXTRACTORS, "handcrafted", replace(extractor, compute=refuse))
+    warm = extract_features(paths, feature_set="handcrafted", cache_dir=tmp_path, n_jobs=1, progress=False)
+    assert (warm.n_cached, warm.n_computed) == (2, 0) and warm.failures.empty
+    np.testing.assert_array_equal(warm.values, cold.values)
+    assert warm.cache_key == cold.cache_key
+
+
+def test_extractor_errors_are_reported_not_raised(clips, tmp_path, monkeypatch):
+    def broken(waveform, *, config):
+        raise RuntimeError("praat gave up")
+
+    extractor = feature_extraction._EXTRACTORS["handcrafted"]
+    monkeypatch.setitem(feature_extraction._EXTRACTORS, "handcrafted", replace(extractor, compute=broken))
+    features = extract_features(
+        [str(clips["03-01-05-01-01-01-01"])], feature_set="handcrafted", cache_dir=None, n_jobs=1, progress=False
+    )
+    assert features.values.shape == (0, len(features.columns))
+    assert features.failures["reason"].iloc[0] == "extraction failed: RuntimeError: praat gave up"
+
+
+def test_aligned_follows_the_manifest_order(clips, tmp_path):
+    paths = [str(clips["03-01-05-01-01-01-01"]), str(clips["03-01-04-01-01-01-01"])]
+    features = extract_features(paths, feature_set="logmel", cache_dir=tmp_path, n_jobs=1, progress=False)
+    manifest = pd.DataFrame({"path": [str(clips["corrupt"]), paths[1], paths[0]], "emotion": ["a", "b", "c"]})
+    rows, values = features.aligned(manifest)
+    assert rows["emotion"].tolist() == ["b", "c"]
+    np.testing.assert_array_equal(values[0], features.values[1])
+    with pytest.raises(ValueError, match="sequences"):
+        features.frame()
+
+
+def test_unknown_set_and_wrong_config_raise_value_error(tmp_path):
+    with pytest.raises(ValueError, match="unknown feature set"):
+        extract_features([], feature_set="wav2vec", cache_dir=None)
+    with pytest.raises(ValueError, match="LogmelConfig"):
+        extract_features([], feature_set="logmel", cache_dir=None, config=feature_extraction.default_config("egemaps"))
+
+
+def test_write_features_writes_csv_npz_and_failures(clips, tmp_path):
+    paths = [str(clips["03-01-05-01-01-01-01"]), str(clips["corrupt"])]
+    for name in ("egemaps", "logmel"):
+        features = extract_features(paths, feature_set=name, cache_dir=None, n_jobs=1, progress=False)
+        written = write_features(features, out_dir=tmp_path / "out")
+        assert [path.name for path in written] == [
+            f"{name}.{'npz' if name == 'logmel' else 'csv'}",
+            f"{name}_failures.csv",
+        ]
+    table = pd.read_csv(tmp_path / "out" / "egemaps.csv")
+    assert table.shape == (1, 89) and table["path"].iloc[0] == paths[0]
+    with np.load(tmp_path / "out" / "logmel.npz") as archive:
+        assert archive["values"].shape == (1, 150, 64) and archive["values"].dtype == np.float16
+        assert archive["paths"].tolist() == paths[:1]
+    assert pd.read_csv(tmp_path / "out" / "logmel_failures.csv")["path"].tolist() == paths[1:]
+
+
+def test_cli_writes_the_feature_table_and_failures(clips, tmp_path, capsys):
+    manifest, skipped = build_manifest([tmp_path / "corpus"], n_jobs=1, progress=False)
+    manifest = pd.concat([manifest, manifest.iloc[:1].assign(path=str(clips["corrupt"]))], ignore_index=True)
+    write_manifest(manifest, skipped, out=tmp_path / "manifest.csv")
+    code = main(
+        [
+            "features",
+            str(tmp_path / "manifest.csv"),
+            "--set",
+            "handcrafted",
+            "--out",
+            str(tmp_path / "out"),
+            "--cache",
+            str(tmp_path / "cache"),
+            "--jobs",
+            "1",
+        ]
+    )
+    assert code == 0
+    table = pd.read_csv(tmp_path / "out" / "handcrafted.csv")
+    failures = pd.read_csv(tmp_path / "out" / "handcrafted_failures.csv")
+    assert list(table.columns) == ["path", *handcrafted_columns()] and len(table) == 2
+    assert set(failures["path"]) == {str(clips["silent"]), str(clips["corrupt"])}
+    assert "2 clips" in capsys.readouterr().out

@@ -1,0 +1,249 @@
+"""CNN-LSTM model and log-mel pipeline: shapes, one training step, masks, and augmentation only in training."""
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from ser_utils.evaluation.results import predictions_table
+from ser_utils.models.cnn_lstm import CnnLstmSettings, average_models, build_cnn_lstm, fuse_predictions, train_cnn_lstm
+from ser_utils.models.logmel_input import (
+    NO_AUGMENTATION,
+    Augmentation,
+    add_noise_floor,
+    fit_band_normalizer,
+    logmel_dataset,
+    mask_frequency,
+    mask_time,
+    mixup_batch,
+    stretch_axis,
+)
+
+N_CLIPS, N_FRAMES, N_MELS, N_CLASSES = 12, 40, 16, 4
+SMALL = {"conv_filters": (8, 8), "lstm_units": 4}
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    features = rng.normal(-40.0, 10.0, size=(N_CLIPS, N_FRAMES, N_MELS)).astype(np.float16)
+    labels = np.arange(N_CLIPS) % N_CLASSES
+    return features, labels
+
+
+@pytest.mark.parametrize("pooling", ["attention", "mean_max"])
+def test_model_outputs_probabilities_and_takes_a_training_step(data, pooling):
+    features, labels = data
+    keras.utils.set_random_seed(0)
+    model = build_cnn_lstm(
+        n_frames=N_FRAMES,
+        n_mels=N_MELS,
+        n_classes=N_CLASSES,
+        normalizer=fit_band_normalizer(features),
+        pooling=pooling,
+        **SMALL,
+    )
+    model.compile("adam", "categorical_crossentropy")
+    batch = logmel_dataset(features, labels, n_classes=N_CLASSES, batch_size=N_CLIPS)
+    before = [w.copy() for w in model.get_weights()]
+    history = model.fit(batch, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+    probabilities = model.predict(features.astype(np.float32), verbose=0)
+    again = model.predict(features.astype(np.float32), verbose=0)
+    np.testing.assert_array_equal(probabilities, again)  # dropout and augmentation are off at inference
+    assert probabilities.shape == (N_CLIPS, N_CLASSES)
+    assert probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_training_writes_logs_and_averages_seeds(data, tmp_path):
+    features, labels = data
+    settings = CnnLstmSettings(conv_filters=(8,), lstm_units=4, batch_size=6, n_seeds=2)
+    model = train_cnn_lstm(
+        features,
+        labels,
+        features[:4],
+        labels[:4],
+        n_classes=N_CLASSES,
+        work_dir=tmp_path,
+        settings=settings,
+        epochs=1,
+        seed=3,
+    )
+    history = pd.read_csv(tmp_path / "training_history.csv")
+    assert sorted(history["seed"]) == [3, 4] and (history["epoch_seconds"] > 0).all()
+    assert (tmp_path / "seed3" / "model.keras").is_file() and (tmp_path / "seed4" / "model.keras").is_file()
+    members = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    expected = np.mean([member.predict(features, verbose=0) for member in members], axis=0)
+    np.testing.assert_allclose(model.predict(features, verbose=0), expected, rtol=1e-5)
+    model.save(tmp_path / "ensemble.keras")  # the saved ensemble carries its members and their normalisers
+    reloaded = keras.saving.load_model(tmp_path / "ensemble.keras")
+    np.testing.assert_allclose(reloaded.predict(features, verbose=0), expected, rtol=1e-5)
+
+
+def test_average_of_one_model_is_that_model():
+    model = build_cnn_lstm(n_frames=N_FRAMES, n_mels=N_MELS, n_classes=N_CLASSES, **SMALL)
+    assert average_models([model]) is model
+
+
+def test_model_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="pooling"):
+        build_cnn_lstm(n_frames=N_FRAMES, n_mels=N_MELS, n_classes=N_CLASSES, pooling="median")
+    with pytest.raises(ValueError, match="n_frames"):
+        build_cnn_lstm(n_frames=4, n_mels=N_MELS, n_classes=N_CLASSES, conv_filters=(8, 8, 8))
+
+
+def test_normalizer_is_fitted_per_band_on_training_data(data):
+    features, _ = data
+    shifted = features.astype(np.float32) + np.arange(N_MELS, dtype=np.float32) * 5.0
+    normalized = np.asarray(fit_band_normalizer(shifted)(shifted))
+    np.testing.assert_allclose(normalized.mean(axis=(0, 1)), 0.0, atol=1e-3)
+    np.testing.assert_allclose(normalized.std(axis=(0, 1)), 1.0, atol=1e-2)
+
+
+def test_time_mask_fills_whole_frames_only():
+    ones = tf.ones([N_FRAMES, N_MELS])
+    masked = mask_time(ones, n_masks=2, max_width=6, fill=0.0, seed=tf.constant([1, 2], tf.int64)).numpy()
+    zero_frames = np.flatnonzero((masked == 0).all(axis=1))
+    assert set(np.unique(masked)) <= {0.0, 1.0}
+    assert np.array_equal(masked == 0, np.isin(np.arange(N_FRAMES), zero_frames)[:, None].repeat(N_MELS, 1))
+    assert 0 < len(zero_frames) <= 2 * 6
+
+
+def test_frequency_mask_fills_whole_bands_only():
+    ones = tf.ones([N_FRAMES, N_MELS])
+    masked = mask_frequency(ones, n_masks=1, max_width=5, fill=-1.0, seed=tf.constant([3, 4], tf.int64)).numpy()
+    masked_bands = np.flatnonzero((masked == -1).all(axis=0))
+    assert np.array_equal(masked == -1, np.isin(np.arange(N_MELS), masked_bands)[None, :].repeat(N_FRAMES, 0))
+    assert 0 < len(masked_bands) <= 5
+    assert np.array_equal(np.diff(masked_bands), np.ones(len(masked_bands) - 1))  # one contiguous run
+
+
+def test_masks_with_zero_count_are_identity():
+    values = tf.random.normal([N_FRAMES, N_MELS])
+    same = mask_time(values, n_masks=0, max_width=6, fill=0.0, seed=tf.constant([0, 0], tf.int64))
+    assert np.array_equal(same.numpy(), values.numpy())
+
+
+def test_stretch_keeps_shape_and_moves_a_peak():
+    ramp = tf.constant(np.tile(np.arange(N_MELS, dtype=np.float32), (N_FRAMES, 1)))
+    assert np.allclose(stretch_axis(ramp, axis=1, factor=1.0).numpy(), ramp.numpy())
+    peak = np.zeros((N_FRAMES, N_MELS), np.float32)
+    peak[:, 4] = 1.0
+    warped = stretch_axis(tf.constant(peak), axis=1, factor=2.0).numpy()
+    assert warped.shape == (N_FRAMES, N_MELS)
+    assert warped[0].argmax() in (8, 9)  # band 4 of the lower half lands near band 8-9
+    slower = stretch_axis(tf.constant(peak.T), axis=0, factor=0.5).numpy()  # time axis: centred, padded
+    assert slower.shape == (N_MELS, N_FRAMES)
+    assert np.all(slower[: N_MELS // 4] == 0) and np.all(slower[-N_MELS // 4 :] == 0)
+
+
+def test_noise_floor_raises_quiet_bins_and_barely_moves_loud_ones():
+    logmel = tf.constant([[-80.0, 0.0]] * 4)
+    noisy = add_noise_floor(logmel, snr_db=20.0).numpy()
+    mean_db = 10 * np.log10(np.mean(10 ** (logmel.numpy() / 10)))
+    np.testing.assert_allclose(noisy[:, 0], mean_db - 20.0, atol=0.01)  # the floor dominates silence
+    np.testing.assert_allclose(noisy[:, 1], 0.0, atol=0.05)  # speech 20 dB above the floor barely moves
+
+
+def test_mixup_keeps_label_mass_and_mixes_pairs():
+    features = tf.constant(np.stack([np.zeros((N_FRAMES, N_MELS)), np.ones((N_FRAMES, N_MELS))]), tf.float32)
+    targets = tf.constant([[1.0, 0.0], [0.0, 1.0]])
+    mixed, mixed_targets = mixup_batch(features, targets, alpha=0.4, seed=tf.constant([5, 6], tf.int64))
+    np.testing.assert_allclose(mixed_targets.numpy().sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(mixed.numpy()[:, 0, 0], mixed_targets.numpy()[:, 1], rtol=1e-5)
+
+
+def test_pipelines_have_expected_shapes_and_dtypes(data):
+    features, labels = data
+    batches = list(logmel_dataset(features, labels, n_classes=N_CLASSES, batch_size=5, training=True, seed=1))
+    assert [len(x) for x, _ in batches] == [5, 5, 2]
+    x, y = batches[0]
+    assert x.shape == (5, N_FRAMES, N_MELS) and x.dtype == tf.float32
+    assert y.shape == (5, N_CLASSES) and y.dtype == tf.float32
+    inference = next(iter(logmel_dataset(features, batch_size=5)))
+    assert inference.shape == (5, N_FRAMES, N_MELS) and inference.dtype == tf.float32
+
+
+def test_evaluation_pipeline_is_unaugmented_and_in_order(data):
+    features, labels = data
+    x, y = next(iter(logmel_dataset(features, labels, n_classes=N_CLASSES, batch_size=N_CLIPS)))
+    np.testing.assert_array_equal(x.numpy(), features.astype(np.float32))
+    np.testing.assert_array_equal(y.numpy().argmax(axis=1), labels)
+
+
+def test_training_pipeline_augments_and_repeats_for_a_seed(data):
+    features, labels = data
+
+    def first_epoch(seed):
+        dataset = logmel_dataset(
+            features,
+            labels,
+            n_classes=N_CLASSES,
+            batch_size=N_CLIPS,
+            training=True,
+            augmentation=Augmentation(),
+            seed=seed,
+        )
+        return next(iter(dataset))
+
+    (x1, _), (x2, _) = first_epoch(7), first_epoch(7)
+    np.testing.assert_array_equal(x1.numpy(), x2.numpy())
+    plain = features.astype(np.float32)
+    assert not any(np.array_equal(x1.numpy()[i], plain[j]) for i in range(N_CLIPS) for j in range(N_CLIPS))
+    unaugmented, _ = next(
+        iter(
+            logmel_dataset(
+                features,
+                labels,
+                n_classes=N_CLASSES,
+                batch_size=N_CLIPS,
+                training=True,
+                augmentation=NO_AUGMENTATION,
+                seed=7,
+            )
+        )
+    )
+    assert sorted(map(bytes, unaugmented.numpy())) == sorted(map(bytes, plain))  # shuffled, not changed
+
+
+def test_dataset_rejects_bad_input(data):
+    features, labels = data
+    with pytest.raises(ValueError, match="n_clips, frames, n_mels"):
+        logmel_dataset(features[0], labels)
+    with pytest.raises(ValueError, match="class indices"):
+        logmel_dataset(features, labels, n_classes=2)
+    with pytest.raises(ValueError, match="needs labels"):
+        logmel_dataset(features, training=True)
+    with pytest.raises(ValueError, match=">= 0"):
+        Augmentation(time_masks=-1)
+
+
+def _predictions(probabilities, *, paths, folds):
+    rows = pd.DataFrame({"path": paths, "corpus": "demo", "speaker": "s", "emotion": "a"})
+    return pd.concat(
+        [
+            predictions_table(rows.iloc[[i]], fold=fold, probabilities=probabilities[[i]], classes=["a", "b"])
+            for i, fold in enumerate(folds)
+        ],
+        ignore_index=True,
+    )
+
+
+def test_fusion_averages_probabilities_clip_by_clip():
+    first = _predictions(np.array([[0.9, 0.1], [0.4, 0.6]]), paths=["x", "y"], folds=["f1", "f2"])
+    second = _predictions(np.array([[0.1, 0.9], [0.0, 1.0]]), paths=["y", "x"], folds=["f2", "f1"])  # other order
+    fused = fuse_predictions([first, second], classes=["a", "b"])
+    np.testing.assert_allclose(fused[["prob_a", "prob_b"]].to_numpy(), [[0.45, 0.55], [0.25, 0.75]])
+    assert list(fused["y_pred"]) == ["b", "b"] and list(fused["path"]) == ["x", "y"]
+    np.testing.assert_allclose(fused["confidence"], [0.55, 0.75])
+
+
+def test_fusion_refuses_other_folds_or_clips():
+    first = _predictions(np.array([[0.9, 0.1], [0.4, 0.6]]), paths=["x", "y"], folds=["f1", "f2"])
+    with pytest.raises(ValueError, match="different folds"):
+        fuse_predictions([first, first.assign(fold="f1")], classes=["a", "b"])
+    with pytest.raises(ValueError, match="different clips"):
+        fuse_predictions([first, first.assign(path=["x", "z"])], classes=["a", "b"])

@@ -1,0 +1,85 @@
+"""Tests for ser_utils.models.training: device strategy, precision, class weights, tf.data input and callbacks."""
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from ser_utils.models.training import (
+    HISTORY_FILE,
+    EpochTimer,
+    class_weights,
+    configure_precision,
+    distribution_strategy,
+    fit_model,
+    make_dataset,
+)
+
+
+def test_balanced_class_weights_known_answer():
+    weights = class_weights(np.array([0, 0, 0, 1]), n_classes=3)
+    assert weights[0] == pytest.approx(4 / 6)  # n / (n_present * count) = 4 / (2 * 3)
+    assert weights[1] == pytest.approx(2.0)
+    assert weights[2] == 0.0
+
+
+def test_class_weights_reject_out_of_range_labels():
+    with pytest.raises(ValueError, match=r"\[0, 2\)"):
+        class_weights(np.array([0, 2]), n_classes=2)
+
+
+def test_make_dataset_batches_and_keeps_pairs():
+    inputs = np.arange(10, dtype=np.float32).reshape(5, 2)
+    labels = np.arange(5)
+    batches = list(make_dataset(inputs, labels, batch_size=2, shuffle=True, seed=1))
+    assert [len(x) for x, _ in batches] == [2, 2, 1]
+    for x, y in batches:
+        assert np.array_equal(x.numpy()[:, 0] / 2, y.numpy())
+    assert sorted(np.concatenate([y.numpy() for _, y in batches])) == list(range(5))
+    with pytest.raises(ValueError, match="labels"):
+        make_dataset(inputs, labels[:3], batch_size=2)
+
+
+@pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="CPU behaviour")
+def test_cpu_uses_default_strategy_and_float32():
+    assert distribution_strategy().num_replicas_in_sync == 1
+    try:
+        assert configure_precision() == "float32"
+        assert keras.mixed_precision.global_policy().name == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_fit_model_writes_checkpoint_and_history_with_epoch_seconds(tmp_path, capsys):
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int)
+    inputs = keras.Input(shape=(3,))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    history = fit_model(
+        model,
+        train=make_dataset(x, y, batch_size=8, shuffle=True),
+        val=make_dataset(x, y, batch_size=8),
+        epochs=2,
+        train_labels=y,
+        n_classes=2,
+        work_dir=tmp_path,
+        print_every=1,
+        label="tiny",
+    )
+    assert len(history) == 2
+    logged = pd.read_csv(tmp_path / HISTORY_FILE)
+    assert {"loss", "val_loss", "epoch_seconds"} <= set(logged.columns)
+    assert (logged["epoch_seconds"] > 0).all()
+    assert (tmp_path / "model.keras").is_file()
+    assert "tiny epoch 2:" in capsys.readouterr().out
+
+
+def test_epoch_timer_adds_seconds_to_logs():
+    timer = EpochTimer(every=0)
+    logs = {}
+    timer.on_epoch_begin(0)
+    timer.on_epoch_end(0, logs)
+    assert logs["epoch_seconds"] >= 0

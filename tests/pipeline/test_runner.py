@@ -1,0 +1,61 @@
+import pytest
+
+from ser_utils.pipeline.runner import notebook_order, profile_parameters
+from ser_utils.pipeline.workspace import project_root
+
+ROOT = project_root(__file__)
+
+
+def test_notebooks_are_numbered_in_order():
+    names = [nb.stem for nb in notebook_order(ROOT)]
+    assert names[0] == "01_eda" and names == sorted(names)
+
+
+def test_every_notebook_has_a_parameters_cell_and_no_outputs():
+    import nbformat
+
+    for path in notebook_order(ROOT):
+        notebook = nbformat.read(path, as_version=4)
+        tagged = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]
+        assert len(tagged) == 1, path.name
+        assert "DATA_DIR = None" in tagged[0].source, path.name
+        assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), path.name
+
+
+def test_profiles_override_only_known_parameters():
+    import nbformat
+
+    for path in notebook_order(ROOT):
+        source = next(
+            c.source for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", [])
+        )
+        for profile in ("quick", "full"):
+            for name in profile_parameters(path, profile=profile, root=ROOT):
+                assert f"{name} =" in source, f"{path.name}: {profile} sets unknown parameter {name}"
+
+
+def test_unknown_profile_is_rejected():
+    with pytest.raises(ValueError, match="profile"):
+        profile_parameters(ROOT / "notebooks" / "01_eda.ipynb", profile="huge", root=ROOT)
+
+
+def test_failure_names_notebook_and_cell(tmp_path, write_tone):
+    import nbformat
+
+    from ser_utils.pipeline.runner import run_pipeline
+
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "ser_utils").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    cells = [
+        nbformat.v4.new_code_cell("DATA_DIR = None", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("raise ValueError('broken on purpose')"),
+    ]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    nbformat.write(notebook, tmp_path / "notebooks" / "01_broken.ipynb")
+    write_tone("corpus/Actor_01/03-01-05-01-01-01-01.wav")
+    expected = r"01_broken.ipynb failed at cell 4 .*`raise ValueError.*\(ValueError: broken on purpose\)"
+    with pytest.raises(RuntimeError, match=expected):
+        run_pipeline(data_dir=tmp_path / "corpus", root=tmp_path)
