@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
 
-    manifest, _ = build_manifest([args.data], progress=False)
+    manifest, _ = build_manifest([args.data], progress=False, n_jobs=2)
     paths = sample_clips(manifest, max_clips=args.max_files, seed=args.seed)["path"].tolist()
     if not paths:
         print(f"error: no usable audio under {args.data}", file=sys.stderr)

@@ -1,6 +1,9 @@
-"""Shared fixtures: where ../shared lives and small generated audio files."""
+"""Shared fixtures: where ../shared lives, small generated audio files, a local HTTP file server."""
 
 import os
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -42,3 +45,73 @@ def write_tone(tmp_path):
         return path
 
     return write
+
+
+class FileServer:
+    """Serves ``files`` (path -> bytes) on 127.0.0.1, honouring ``Range: bytes=N-`` unless told not to.
+
+    ``cut_after`` maps a path to a byte count after which the connection is dropped mid-body.
+    ``requests`` records (path, Range header) for every request.
+    """
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        self.cut_after: dict[str, int] = {}
+        self.honour_range = True
+        self.requests: list[tuple[str, str | None]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.requests.append((self.path, self.headers.get("Range")))
+                body = server.files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                start = 0
+                range_header = self.headers.get("Range")
+                if range_header and server.honour_range:
+                    start = int(range_header.removeprefix("bytes=").rstrip("-"))
+                    if start >= len(body):
+                        self.send_error(416)
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(body) - start))
+                self.end_headers()
+                cut = server.cut_after.pop(self.path, None)
+                self.wfile.write(body[start:] if cut is None else body[start : start + cut])
+                if cut is not None:
+                    self.close_connection = True
+
+            def log_message(self, *args):  # keep the test output clean
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.01,), daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    file_server = FileServer()
+    yield file_server
+    file_server.close()
+
+
+@pytest.fixture
+def closed_port_url():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/corpus.zip"

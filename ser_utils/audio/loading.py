@@ -9,58 +9,72 @@ import soundfile as sf
 
 __all__ = [
     "AUDIO_SUFFIXES",
-    "DEFAULT_SR",
+    "SAMPLE_RATE",
+    "MIN_DURATION_S",
     "AudioError",
     "load_audio",
+    "require_duration",
     "probe_audio",
     "fix_length",
     "expand_audio_paths",
 ]
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".aifc")  # what folders are searched for
-DEFAULT_SR = 16_000
+SAMPLE_RATE = 16_000  # Hz: every analysis rate of the project, and the rate YAMNet was trained on
 MIN_DURATION_S = 0.05  # shorter than one 50 ms frame holds no usable speech
 
 
 class AudioError(ValueError):
-    """A file that cannot be used as audio; the message names the file and the problem."""
+    """A file (or waveform) that cannot be used as audio; the message names it and the problem.
 
-    def __init__(self, path: Path | str, problem: str):
+    ``kind`` sorts the problem for failure tables: "undecodable" (cannot be read, or too short) or
+    "silent" (decodes, but holds nothing to describe); ``reason`` is ``"<kind>: <problem>"``.
+    """
+
+    def __init__(self, path: Path | str, problem: str, *, kind: str = "undecodable"):
         super().__init__(f"{path}: {problem}")
         self.path = str(path)
         self.problem = problem
+        self.kind = kind
+
+    @property
+    def reason(self) -> str:
+        """One line for a failure table, e.g. ``silent: digital silence, below -70 dBFS; nothing to describe``."""
+        return f"{self.kind}: {self.problem}"
 
 
 def load_audio(
     path: Path | str,
     *,
-    sr: int = DEFAULT_SR,
-    trim_db: float | None = None,
+    sr: int = SAMPLE_RATE,
     duration: float | None = None,
-    min_duration: float = MIN_DURATION_S,
+    min_seconds: float = MIN_DURATION_S,
 ) -> np.ndarray:
     """Read ``path`` as a mono float32 waveform of shape (samples,) in [-1, 1] at ``sr`` Hz.
 
     Any container and codec libsndfile reads (WAV, AIFF/AIFF-C whatever the file is named, FLAC,
     OGG, MP3), any rate, bit depth and channel count. Channels are averaged, the rate converted
-    with soxr. ``trim_db`` trims leading/trailing silence quieter than that many dB below the
-    peak; ``duration`` (seconds) centre-crops or zero-pads to a fixed length.
+    with soxr. ``duration`` (seconds) centre-crops or zero-pads to a fixed length. Silence is neither
+    checked nor trimmed here: ``audio.prepare.prepare_waveform`` does that, for training and serving alike.
     Raises AudioError for missing, empty, truncated, non-audio, zero-channel, non-finite or
-    too-short input.
+    too-short (under ``min_seconds``) input.
     """
     path = Path(path)
     data, native_sr = _read_checked(path)
     waveform = data.mean(axis=1)
     if native_sr != sr:
         waveform = librosa.resample(waveform, orig_sr=native_sr, target_sr=sr, res_type="soxr_hq")
-    if trim_db is not None:
-        waveform, _ = librosa.effects.trim(waveform, top_db=trim_db)
-    if waveform.shape[0] < min_duration * sr:
-        seconds = waveform.shape[0] / sr
-        raise AudioError(path, f"is too short ({seconds:.3f} s; at least {min_duration} s needed)")
+    require_duration(waveform, sr=sr, min_seconds=min_seconds, source=path)
     if duration is not None:
         waveform = fix_length(waveform, n_samples=int(round(duration * sr)))
     return waveform.astype(np.float32, copy=False)
+
+
+def require_duration(waveform: np.ndarray, *, sr: int, min_seconds: float, source: Path | str) -> None:
+    """Raise AudioError ("is too short") when ``waveform`` (samples, ...) at ``sr`` Hz lasts under ``min_seconds``."""
+    if waveform.shape[0] < min_seconds * sr:
+        seconds = waveform.shape[0] / sr
+        raise AudioError(source, f"is too short ({seconds:.3f} s; at least {min_seconds} s needed)")
 
 
 def probe_audio(path: Path | str) -> dict:
@@ -69,8 +83,7 @@ def probe_audio(path: Path | str) -> dict:
     Raises AudioError exactly where ``load_audio`` would, so a file that probes cleanly loads.
     """
     data, native_sr = _read_checked(Path(path))
-    if data.shape[0] < MIN_DURATION_S * native_sr:
-        raise AudioError(path, f"is too short ({data.shape[0] / native_sr:.3f} s)")
+    require_duration(data, sr=native_sr, min_seconds=MIN_DURATION_S, source=path)
     return {"sample_rate": native_sr, "channels": data.shape[1], "duration": data.shape[0] / native_sr}
 
 

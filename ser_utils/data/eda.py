@@ -1,14 +1,11 @@
 """Descriptive tables of a manifest: counts, durations, recording formats and label confounds."""
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
 from ser_utils.data.taxonomy import EMOTIONS
 
 __all__ = [
-    "EdaConfig",
     "emotion_distribution",
     "dataset_distribution",
     "speaker_distribution",
@@ -17,16 +14,6 @@ __all__ = [
     "confound_table",
     "example_clips",
 ]
-
-
-@dataclass(frozen=True)
-class EdaConfig:
-    """Knobs of notebook 01."""
-
-    data_dir: str | None = None
-    corpora: tuple[str, ...] | None = None
-    n_audio_players: int = 3
-    seed: int = 0
 
 
 def emotion_distribution(manifest: pd.DataFrame) -> pd.DataFrame:
@@ -104,7 +91,7 @@ def confound_table(manifest: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).round(4)
 
 
-def example_clips(manifest: pd.DataFrame, *, per_emotion: int = 1, seed: int = 0) -> pd.DataFrame:
+def example_clips(manifest: pd.DataFrame, *, per_emotion: int, seed: int) -> pd.DataFrame:
     """``per_emotion`` random clips of each emotion (taxonomy order), for listening and plotting."""
     labelled = manifest[manifest["emotion"] != ""]
     picks = [

@@ -7,8 +7,9 @@ import pandas as pd
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
-from ser_utils.data import corpora
 from ser_utils.audio.loading import AUDIO_SUFFIXES, AudioError, probe_audio
+from ser_utils.data import corpora
+from ser_utils.io.atomic import atomic_path
 
 __all__ = [
     "MANIFEST_COLUMNS",
@@ -42,7 +43,7 @@ CREMAD_DEMOGRAPHICS = "VideoDemographics.csv"
 
 
 def build_manifest(
-    folders: list[Path | str], *, n_jobs: int = 2, progress: bool = True
+    folders: list[Path | str], *, n_jobs: int, progress: bool = True
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Find every audio file under ``folders`` and return (manifest, skipped).
 
@@ -80,9 +81,8 @@ def write_manifest(manifest: pd.DataFrame, skipped: pd.DataFrame, *, out: Path |
     out.parent.mkdir(parents=True, exist_ok=True)
     skipped_path = out.with_name(f"{out.stem}_skipped.csv")
     for table, path in ((manifest, out), (skipped, skipped_path)):
-        tmp = path.with_name(f".{path.name}.tmp")
-        table.to_csv(tmp, index=False)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            table.to_csv(tmp, index=False)
     return skipped_path
 
 
@@ -101,7 +101,7 @@ def usable_rows(manifest: pd.DataFrame, *, corpora_names: list[str] | None = Non
     return manifest[keep].reset_index(drop=True)
 
 
-def sample_clips(manifest: pd.DataFrame, *, max_clips: int | None, seed: int = 0) -> pd.DataFrame:
+def sample_clips(manifest: pd.DataFrame, *, max_clips: int | None, seed: int) -> pd.DataFrame:
     """At most ``max_clips`` rows, drawn evenly across corpus x speaker x emotion (None: all rows).
 
     Used by quick profiles: every speaker and emotion stays represented, so speaker-grouped

@@ -22,53 +22,32 @@ import pandas as pd
 
 from ser_utils.data.taxonomy import EMOTIONS
 from ser_utils.evaluation import protocol
-from ser_utils.evaluation.results import predictions_table, record_results, write_predictions
+from ser_utils.evaluation.metrics import METRICS
+from ser_utils.evaluation.results import metrics_summary, predictions_table, record_results, write_predictions
+from ser_utils.io.provenance import write_table
 from ser_utils.models.persistence import predict_probabilities, save_model
 from ser_utils.models.training import HISTORY_FILE
 
 __all__ = [
     "LEAKY_PROTOCOL",
-    "ExperimentConfig",
     "Evaluation",
+    "ModelRun",
     "class_list",
     "class_indices",
-    "align_inputs",
-    "standardize_per_speaker",
     "protocol_name",
     "folds_for",
     "cross_validate",
     "leaky_evaluation",
     "record_evaluation",
     "train_deployable",
+    "evaluate_and_deploy",
+    "evaluate_leaky",
 ]
 
 LEAKY_PROTOCOL = "random-leaky"  # same speakers in train and test: shown only beside the honest numbers
 FOLDS_DIR = "folds"  # per-fold models live in <model dir>/folds/<fold>/
 
 TrainFn = Callable[..., object]
-
-
-@dataclass(frozen=True)
-class ExperimentConfig:
-    """The knobs of one model-comparison notebook run (filled from its parameters cell)."""
-
-    data_dir: str | None
-    corpora: tuple[str, ...] | None
-    max_clips: int | None
-    n_folds: int
-    n_val_speakers: int
-    epochs: int
-    patience: int
-    batch_size: int
-    seed: int
-
-    def __post_init__(self):
-        if self.n_folds < 2 or min(self.epochs, self.patience, self.batch_size) < 1 or self.n_val_speakers < 0:
-            raise ValueError(
-                f"need n_folds >= 2, epochs, patience and batch_size >= 1, n_val_speakers >= 0; got {self}"
-            )
-        if self.max_clips is not None and self.max_clips < 2 * self.n_folds:
-            raise ValueError(f"max_clips={self.max_clips} is too few for {self.n_folds} folds; raise it or pass None")
 
 
 @dataclass(frozen=True)
@@ -81,6 +60,32 @@ class Evaluation:
     predictions: pd.DataFrame
     histories: pd.DataFrame
     fit_seconds: float
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """One model family on one feature view after ``evaluate_and_deploy`` (or ``evaluate_leaky``): its
+    ``evaluation``, the ``scores`` rows it added to ``results.csv`` and, when deployed, the saved ``model``
+    and its folder ``model_dir`` (None otherwise)."""
+
+    features: str
+    evaluation: Evaluation
+    scores: pd.DataFrame
+    model: object | None = None
+    model_dir: Path | None = None
+
+    @property
+    def summary(self) -> dict:
+        """One display row: model, features, protocol, pooled WA / UAR / macro-F1, seconds, model folder."""
+        pooled = self.scores.set_index(self.scores["fold"].astype(str)).loc["pooled"]
+        return {
+            "model": self.evaluation.model,
+            "features": self.features,
+            "protocol": self.evaluation.protocol,
+            **{metric: round(float(pooled[metric]), 4) for metric in METRICS},
+            "fit_seconds": round(self.evaluation.fit_seconds, 1),
+            "model_dir": str(self.model_dir) if self.model_dir else "",
+        }
 
 
 def class_list(manifest: pd.DataFrame) -> list[str]:
@@ -101,56 +106,17 @@ def class_indices(manifest: pd.DataFrame, classes) -> np.ndarray:
     return manifest["emotion"].map(lookup).to_numpy(dtype=np.int64)
 
 
-def align_inputs(
-    manifest: pd.DataFrame, feature_sets: list, *, columns: list[str] | None = None
-) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
-    """(rows, inputs, columns): the manifest rows that have every ``feature_extraction.FeatureSet`` in
-    ``feature_sets``, in manifest order, and their values concatenated on the last axis, (n, d) for tabular
-    sets, optionally reduced to ``columns`` (in that order)."""
-    if not feature_sets:
-        raise ValueError("pass at least one FeatureSet from feature_extraction.extract_features")
-    have_all = set.intersection(*(set(features.paths) for features in feature_sets))
-    rows = manifest[manifest["path"].isin(have_all)].reset_index(drop=True)
-    inputs = np.concatenate([features.aligned(rows)[1] for features in feature_sets], axis=-1)
-    names = [column for features in feature_sets for column in features.columns]
-    if columns is None:
-        return rows, inputs, names
-    position = {name: index for index, name in enumerate(names)}
-    unknown = [name for name in columns if name not in position]
-    if unknown:
-        raise ValueError(f"columns {unknown[:5]} are not in the feature sets {[f.name for f in feature_sets]}")
-    return rows, inputs[..., [position[name] for name in columns]], list(columns)
-
-
-def standardize_per_speaker(inputs: np.ndarray, speakers) -> np.ndarray:
-    """Z-score every feature within each speaker: (n, d) inputs, (n,) speaker ids → (n, d).
-
-    Speaker normalisation removes much of what identifies a voice (pitch level, timbre). It uses every clip
-    of a speaker, test speakers included (their features, never their labels), so a model trained on it
-    needs several clips of a new speaker before it can predict: a research variant, not a single-file
-    predictor. The statistics assume each speaker's clips mix emotions as in the corpus.
-    """
-    inputs, speakers = np.asarray(inputs, dtype=np.float64), np.asarray(speakers)
-    if inputs.ndim != 2 or len(inputs) != len(speakers):
-        raise ValueError(f"need (n, d) inputs and n speaker ids; got {inputs.shape} and {speakers.shape}")
-    standardized = np.empty_like(inputs)
-    for speaker in np.unique(speakers):
-        rows = speakers == speaker
-        spread = inputs[rows].std(axis=0)
-        standardized[rows] = (inputs[rows] - inputs[rows].mean(axis=0)) / np.where(spread > 0, spread, 1.0)
-    return standardized.astype(np.float32)
-
-
 def protocol_name(folds: list[protocol.Fold]) -> str:
     """The honest protocol's name in results tables, e.g. ``speaker-6fold``."""
     return f"speaker-{len(folds)}fold"
 
 
 def folds_for(
-    manifest: pd.DataFrame, *, outputs_dir: Path, corpora: str, n_folds: int, n_val_speakers: int = 2
+    manifest: pd.DataFrame, *, outputs_dir: Path, corpora: str, n_folds: int, n_val_speakers: int, info: dict
 ) -> tuple[list[protocol.Fold], Path]:
     """The saved protocol ``<outputs_dir>/folds_<corpora>.json`` if it covers exactly this manifest's speakers
-    with ``n_folds`` folds, else new ``protocol.speaker_folds`` saved there. Returns (folds, path)."""
+    with ``n_folds`` folds, else new ``protocol.speaker_folds`` saved there with ``info``
+    (``provenance.run_info``) in ``folds_<corpora>.meta.json``. Returns (folds, path)."""
     path = Path(outputs_dir) / f"folds_{corpora}.json"
     if path.is_file():
         folds = protocol.load_folds(path)
@@ -158,7 +124,7 @@ def folds_for(
         if speakers == set(manifest["speaker"]) and len(folds) == n_folds:
             return folds, path
     folds = protocol.speaker_folds(manifest, n_folds=n_folds, n_val_speakers=n_val_speakers)
-    return folds, protocol.save_folds(folds, path)
+    return folds, protocol.save_folds(folds, path, info=info)
 
 
 def cross_validate(
@@ -171,7 +137,7 @@ def cross_validate(
     classes,
     work_dir: Path,
     card: dict,
-    seed: int = 0,
+    seed: int,
 ) -> Evaluation:
     """Train on each fold's training speakers (validation speakers for early stopping / selection only),
     predict its unseen test speakers, and save each fold's model to ``<work_dir>/folds/<fold>/``.
@@ -217,7 +183,7 @@ def leaky_evaluation(
     manifest: pd.DataFrame,
     classes,
     work_dir: Path,
-    seed: int = 0,
+    seed: int,
     test_fraction: float = 0.2,
 ) -> Evaluation:
     """LEAKY: one random clip split (the same speakers in train and test), as the seeds evaluated.
@@ -242,13 +208,14 @@ def leaky_evaluation(
 
 
 def record_evaluation(
-    evaluation: Evaluation, *, outputs_dir: Path, corpora: str, features: str, classes
+    evaluation: Evaluation, *, outputs_dir: Path, corpora: str, features: str, classes, info: dict
 ) -> pd.DataFrame:
     """Write the predictions and training histories and merge the scores into ``results.csv``.
 
     Files: ``predictions/<protocol>__<model>__<features>.csv``, ``training_history/<protocol>__<model>__<features>.csv``
     (Keras only; one row per fold and epoch) and ``results.csv`` rows per fold, pooled, mean and std
-    (``fit_seconds`` column). Returns the score rows.
+    (``fit_seconds`` column), each with ``info`` (``provenance.run_info``) in a ``.meta.json``. Returns the
+    score rows.
     """
     outputs_dir = Path(outputs_dir)
     stem = f"{evaluation.model}__{features}"
@@ -258,11 +225,11 @@ def record_evaluation(
         model=evaluation.model,
         protocol=evaluation.protocol,
         features=features,
+        info=info,
     )
     if len(evaluation.histories):
-        path = outputs_dir / "training_history" / f"{evaluation.protocol}__{stem}.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        evaluation.histories.to_csv(path, index=False)
+        name = f"{evaluation.protocol}__{stem}"
+        write_table(evaluation.histories, name, outputs_dir=outputs_dir / "training_history", info=info)
     return record_results(
         evaluation.predictions,
         outputs_dir=outputs_dir,
@@ -271,6 +238,7 @@ def record_evaluation(
         model=evaluation.model,
         features=features,
         labels=classes,
+        info=info,
         extra={"fit_seconds": round(evaluation.fit_seconds, 2)},
     )
 
@@ -283,7 +251,7 @@ def train_deployable(
     folds: list[protocol.Fold],
     classes,
     work_dir: Path,
-    seed: int = 0,
+    seed: int,
 ) -> tuple[object, dict]:
     """Train one model on every speaker, holding out the first fold's validation speakers for early
     stopping / selection only. Returns (model, protocol section of its card, listing the speakers)."""
@@ -306,6 +274,94 @@ def train_deployable(
         "cross_validated_with": protocol_name(folds),
         "folds": [asdict(fold) for fold in folds],
     }
+
+
+def evaluate_and_deploy(
+    train_fn: TrainFn,
+    *,
+    name: str,
+    features: str,
+    inputs: np.ndarray,
+    manifest: pd.DataFrame,
+    folds: list[protocol.Fold],
+    folds_file: str,
+    classes,
+    card: dict,
+    work_dir: Path,
+    outputs_dir: Path,
+    corpora: str,
+    seed: int,
+    info: dict,
+    deploy: bool = True,
+    export: Callable[[object], object] | None = None,
+    training_details: Callable[[object], dict] | None = None,
+    deploy_card: dict | None = None,
+) -> ModelRun:
+    """One model family's whole evaluation chain: cross-validate → record → deployable model → summary.
+
+    ``cross_validate`` on ``folds`` (per-fold models and cards under ``<work_dir>/folds/``), then
+    ``record_evaluation`` of the predictions under ``features`` (``outputs_dir``: predictions, histories,
+    ``results.csv``). With ``deploy``, ``train_deployable`` trains one model on every speaker and saves it to
+    ``work_dir`` with ``card`` completed by the deployment protocol (naming ``folds_file``, the folds' file
+    name) and the cross-validated ``metrics``. Optional steps for the deployable model only: ``export`` turns
+    the trained model into the saved one (e.g. a trunk-activation model into a waveform model),
+    ``training_details(model)`` adds entries read off it to the card's ``training`` section (e.g.
+    ``baselines.chosen_params``), ``deploy_card`` replaces card sections (e.g. its ``input``).
+    """
+    evaluation = cross_validate(
+        train_fn,
+        name=name,
+        inputs=inputs,
+        manifest=manifest,
+        folds=folds,
+        classes=classes,
+        work_dir=work_dir,
+        card=card,
+        seed=seed,
+    )
+    scores = record_evaluation(
+        evaluation, outputs_dir=outputs_dir, corpora=corpora, features=features, classes=classes, info=info
+    )
+    if not deploy:
+        return ModelRun(features=features, evaluation=evaluation, scores=scores)
+    model, split = train_deployable(
+        train_fn, inputs=inputs, manifest=manifest, folds=folds, classes=classes, work_dir=work_dir, seed=seed
+    )
+    final_card = {
+        **card,
+        "protocol": {**split, "folds_file": folds_file},
+        "metrics": metrics_summary(scores),
+        "training": {**card.get("training", {}), **(training_details(model) if training_details else {})},
+        **(deploy_card or {}),
+    }
+    model = export(model) if export else model
+    model_dir = save_model(model, model_dir=Path(work_dir), card=final_card)
+    return ModelRun(features=features, evaluation=evaluation, scores=scores, model=model, model_dir=model_dir)
+
+
+def evaluate_leaky(
+    train_fn: TrainFn,
+    *,
+    name: str,
+    features: str,
+    inputs: np.ndarray,
+    manifest: pd.DataFrame,
+    classes,
+    work_dir: Path,
+    outputs_dir: Path,
+    corpora: str,
+    seed: int,
+    info: dict,
+) -> ModelRun:
+    """LEAKY: ``leaky_evaluation`` (one random clip split) recorded like an honest run, protocol
+    ``random-leaky``; only for showing beside the honest numbers, so nothing is deployed."""
+    evaluation = leaky_evaluation(
+        train_fn, name=name, inputs=inputs, manifest=manifest, classes=classes, work_dir=work_dir, seed=seed
+    )
+    scores = record_evaluation(
+        evaluation, outputs_dir=outputs_dir, corpora=corpora, features=features, classes=classes, info=info
+    )
+    return ModelRun(features=features, evaluation=evaluation, scores=scores)
 
 
 def _train(train_fn: TrainFn, inputs, labels, parts: dict, *, n_classes: int, work_dir: Path, seed: int):

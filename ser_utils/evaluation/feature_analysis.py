@@ -6,8 +6,6 @@ other processes made t-SNE and logistic regression up to a hundred times slower,
 on an idle machine.
 """
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
@@ -23,7 +21,6 @@ from threadpoolctl import threadpool_limits
 from ser_utils.evaluation.metrics import METRICS, score_predictions
 
 __all__ = [
-    "FeaturesConfig",
     "PROFILE_COLUMNS",
     "summary_columns",
     "feature_family",
@@ -72,19 +69,6 @@ _SUMMARY_PREFIXES = (
 )
 
 
-@dataclass(frozen=True)
-class FeaturesConfig:
-    """Knobs of notebook 02."""
-
-    data_dir: str | None = None
-    corpora: tuple[str, ...] | None = None
-    max_clips: int | None = 160
-    n_jobs: int = 2
-    seed: int = 0
-    cv_folds: int = 5
-    tsne_perplexity: float = 30.0
-
-
 def summary_columns(columns, *, n_mfcc: int = 13) -> list[str]:
     """The readable part of the handcrafted set: the first ``n_mfcc`` MFCC means and every spectral,
     energy, prosodic and voice-quality summary (no mel bands, chroma or higher MFCCs)."""
@@ -97,7 +81,7 @@ def feature_family(column: str) -> str:
     return next((family for prefix, family in _FAMILIES if column.startswith(prefix)), "spectral shape")
 
 
-def mutual_information_ranking(values: np.ndarray, labels, *, columns, seed: int = 0) -> pd.DataFrame:
+def mutual_information_ranking(values: np.ndarray, labels, *, columns, seed: int) -> pd.DataFrame:
     """Columns ranked by their mutual information with ``labels`` (nats, k-NN estimate), highest first.
 
     ``values`` is (n_clips, n_columns); returns rank, feature, family (``feature_family``) and
@@ -112,7 +96,7 @@ def mutual_information_ranking(values: np.ndarray, labels, *, columns, seed: int
     return table[["rank", "feature", "family", "mutual_information"]]
 
 
-def tsne_embedding(values: np.ndarray, *, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
+def tsne_embedding(values: np.ndarray, *, seed: int, perplexity: float) -> np.ndarray:
     """2-D t-SNE map (n_clips, 2) of standardised features, reduced to at most 50 PCA components first.
 
     Perplexity is capped below a third of the clips so small quick runs still work.
@@ -147,7 +131,7 @@ def neighbour_agreement(embedding: np.ndarray, labels: dict, *, k: int = 10) -> 
 
 
 def cross_validated_scores(
-    values: np.ndarray, labels, *, groups=None, folds: int = 5, seed: int = 0, classes=None
+    values: np.ndarray, labels, *, groups=None, folds: int, seed: int, classes=None
 ) -> pd.DataFrame:
     """Scores of a standardised logistic regression under k-fold cross-validation.
 
@@ -175,9 +159,7 @@ def cross_validated_scores(
     return score_predictions(pd.concat(predictions, ignore_index=True), labels=classes)
 
 
-def compare_feature_variants(
-    variants: dict, labels, *, groups, folds: int = 5, seed: int = 0, classes=None
-) -> pd.DataFrame:
+def compare_feature_variants(variants: dict, labels, *, groups, folds: int, seed: int, classes=None) -> pd.DataFrame:
     """Speaker-grouped scores of each variant (name -> (n_clips, d) values) on the SAME folds.
 
     Returns one row per variant: mean and std over folds of WA, UAR and macro-F1, and the mean
@@ -199,9 +181,7 @@ def compare_feature_variants(
     return pd.DataFrame(rows)
 
 
-def speaker_and_emotion_scores(
-    values: np.ndarray, *, emotions, speakers, folds: int = 5, seed: int = 0
-) -> pd.DataFrame:
+def speaker_and_emotion_scores(values: np.ndarray, *, emotions, speakers, folds: int, seed: int) -> pd.DataFrame:
     """How much the features say about who speaks versus what they feel.
 
     Three logistic-regression tasks: speaker identity (clips of every speaker on both sides),

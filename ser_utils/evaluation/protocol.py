@@ -1,12 +1,14 @@
 """Speaker-independent evaluation folds, shared by every model, saved and reloaded as JSON."""
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from ser_utils.io.atomic import atomic_write_text
+from ser_utils.io.provenance import write_meta
 
 __all__ = [
     "Fold",
@@ -31,7 +33,7 @@ class Fold:
     test_speakers: tuple[str, ...]
 
 
-def speaker_folds(manifest: pd.DataFrame, *, n_folds: int = 6, n_val_speakers: int = 2) -> list[Fold]:
+def speaker_folds(manifest: pd.DataFrame, *, n_folds: int, n_val_speakers: int) -> list[Fold]:
     """Speaker-grouped folds over the manifest's speakers.
 
     Each corpus's speakers, sorted, are cut into ``n_folds`` contiguous blocks (RAVDESS: 6 folds
@@ -66,7 +68,7 @@ def speaker_folds(manifest: pd.DataFrame, *, n_folds: int = 6, n_val_speakers: i
     return folds
 
 
-def split_indices(manifest: pd.DataFrame, fold: Fold, *, seed: int = 0) -> dict[str, np.ndarray]:
+def split_indices(manifest: pd.DataFrame, fold: Fold, *, seed: int) -> dict[str, np.ndarray]:
     """Row positions of ``manifest`` for the fold's ``train``, ``val`` and ``test`` parts."""
     speaker = manifest["speaker"].to_numpy()
     parts = {
@@ -84,7 +86,7 @@ def split_indices(manifest: pd.DataFrame, fold: Fold, *, seed: int = 0) -> dict[
     return parts
 
 
-def random_split_indices(n_rows: int, *, test_fraction: float = 0.2, seed: int = 0) -> dict[str, np.ndarray]:
+def random_split_indices(n_rows: int, *, test_fraction: float, seed: int) -> dict[str, np.ndarray]:
     """LEAKY random split (the same speakers in train and test), only for comparison with the seeds."""
     order = np.random.default_rng(seed).permutation(n_rows)
     n_test = int(round(n_rows * test_fraction))
@@ -96,14 +98,12 @@ def random_split_indices(n_rows: int, *, test_fraction: float = 0.2, seed: int =
     }
 
 
-def save_folds(folds: list[Fold], path: Path | str) -> Path:
-    """Write the folds to JSON atomically; the file is the protocol every model reuses."""
+def save_folds(folds: list[Fold], path: Path | str, *, info: dict) -> Path:
+    """Write the folds to JSON atomically, with ``info`` (``provenance.run_info``) in a ``.meta.json``
+    beside it; the file is the protocol every model reuses. Returns the JSON's path."""
     check_folds(folds)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps([asdict(fold) for fold in folds], indent=1))
-    os.replace(tmp, path)
+    path = atomic_write_text(Path(path), json.dumps([asdict(fold) for fold in folds], indent=1))
+    write_meta(path, info)
     return path
 
 

@@ -1,12 +1,19 @@
-"""One results format for every model: per-clip predictions and a shared ``results.csv``."""
+"""One results format for every model: per-clip predictions and a shared ``results.csv``, each with provenance.
 
-import os
+``predictions/<protocol>__<model>__<features>.csv`` gets a ``.meta.json`` beside it (``provenance.run_info``).
+``results.csv`` collects rows from several runs (notebooks 03, 04, 05), so ``results.meta.json`` keeps one
+provenance entry per (corpora, protocol, model, features) group, replaced together with its rows.
+"""
+
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ser_utils.evaluation.metrics import METRICS, score_predictions
+from ser_utils.io.atomic import atomic_path
+from ser_utils.io.provenance import meta_path, write_meta, write_table
 
 __all__ = [
     "RESULT_KEYS",
@@ -40,15 +47,12 @@ def predictions_table(rows: pd.DataFrame, *, fold: str, probabilities: np.ndarra
 
 
 def write_predictions(
-    predictions: pd.DataFrame, *, outputs_dir: Path, model: str, protocol: str, features: str
+    predictions: pd.DataFrame, *, outputs_dir: Path, model: str, protocol: str, features: str, info: dict
 ) -> Path:
-    """Write ``outputs/<run>/predictions/<protocol>__<model>__<features>.csv`` atomically."""
+    """Write ``outputs/<run>/predictions/<protocol>__<model>__<features>.csv`` and its ``.meta.json``
+    (``info`` from ``provenance.run_info``) atomically; returns the CSV's path."""
     path = _predictions_path(outputs_dir, model=model, protocol=protocol, features=features)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    predictions.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+    return write_table(predictions, path.stem, outputs_dir=path.parent, info=info)
 
 
 def read_predictions(outputs_dir: Path, *, model: str, protocol: str, features: str) -> pd.DataFrame:
@@ -65,12 +69,14 @@ def record_results(
     model: str,
     features: str,
     labels,
+    info: dict,
     extra: dict | None = None,
 ) -> pd.DataFrame:
     """Score ``predictions`` per fold, pooled, mean and std, and merge them into ``results.csv``.
 
     ``protocol`` names the split, e.g. ``speaker-6fold`` (honest) or ``random-leaky``; rows with the
-    same (corpora, protocol, model, features) are replaced. Returns this model's score rows.
+    same (corpora, protocol, model, features) are replaced, and so is their entry in ``results.meta.json``
+    (``info`` from ``provenance.run_info``). Returns this model's score rows.
     """
     scores = score_predictions(predictions, labels=labels)
     keys = {"corpora": corpora, "protocol": protocol, "model": model, "features": features}
@@ -85,10 +91,19 @@ def record_results(
         scores_all = pd.concat([existing[~same], scores], ignore_index=True)
     else:
         scores_all = scores
-    tmp = path.with_name(f".{path.name}.tmp")
-    scores_all.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        scores_all.to_csv(tmp, index=False)
+    _record_provenance(path, keys=keys, info=info)
     return scores
+
+
+def _record_provenance(path: Path, *, keys: dict, info: dict) -> None:
+    """Replace the ``runs`` entry of ``keys`` in ``results.meta.json``: ``{"keys": RESULT_KEYS, "runs": [...]}``."""
+    meta = meta_path(path)
+    runs = json.loads(meta.read_text()).get("runs", []) if meta.is_file() else []
+    same = lambda run: all(str(run.get(key)) == str(keys[key]) for key in RESULT_KEYS)  # noqa: E731
+    runs = [run for run in runs if not same(run)] + [{**keys, **info}]
+    write_meta(path, {"keys": list(RESULT_KEYS), "runs": runs})
 
 
 def _predictions_path(outputs_dir: Path, *, model: str, protocol: str, features: str) -> Path:

@@ -6,8 +6,8 @@ Layout under the cache root (``Workspace.cache_dir / "features"``)::
     <set>-<config key>/config.json        the config and library versions the key was made from
     <set>-<config key>/<ab>/<sha256>.npy  one clip's array, <ab> = first two hex digits of the hash
 
-Every file is written under a unique temporary name in its final folder and renamed with
-``os.replace``, so an interrupted run never leaves a partial entry under a real name, and two runs
+Every file is written with ``io.atomic`` (a unique temporary name in its final folder, renamed with
+``os.replace``), so an interrupted run never leaves a partial entry under a real name, and two runs
 writing the same entry at once both leave a valid file. A renamed or copied clip hits the same entry;
 an edited clip (new bytes) or a changed config or library version gets a new one.
 """
@@ -16,14 +16,15 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["HASH_MEMO_NAME", "FeatureCache", "HashMemo", "config_key", "file_sha256", "atomic_write_bytes"]
+from ser_utils.io.atomic import atomic_write_bytes
+
+__all__ = ["HASH_MEMO_NAME", "FeatureCache", "HashMemo", "config_key", "file_sha256"]
 
 HASH_MEMO_NAME = "file_hashes.json"
 _CHUNK_BYTES = 1 << 20
@@ -134,23 +135,6 @@ class FeatureCache:
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(path, json.dumps(description, indent=2, default=str).encode())
-
-
-def atomic_write_bytes(path: Path | str, payload: bytes) -> None:
-    """Write ``payload`` to a unique temporary file beside ``path``, then rename it onto ``path``.
-
-    On any error the temporary file is removed and ``path`` is left as it was.
-    """
-    path = Path(path)
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as tmp:
-            tmp.write(payload)
-        os.chmod(tmp_name, 0o644)  # mkstemp makes files private; cache and outputs are shared
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

@@ -14,6 +14,8 @@ from functools import lru_cache
 import numpy as np
 import opensmile
 
+from ser_utils.audio.loading import SAMPLE_RATE
+
 __all__ = ["DEFAULT_CONFIG", "EgemapsConfig", "egemaps_columns", "egemaps_features"]
 
 
@@ -21,7 +23,7 @@ __all__ = ["DEFAULT_CONFIG", "EgemapsConfig", "egemaps_columns", "egemaps_featur
 class EgemapsConfig:
     """Every setting that changes the eGeMAPS values; bump ``version`` when the code changes them."""
 
-    sr: int = 16_000  # analysis sample rate, Hz
+    sr: int = SAMPLE_RATE  # analysis sample rate, Hz
     trim_db: float | None = None  # None: the whole clip (openSMILE finds voiced segments itself)
     feature_set: str = "eGeMAPSv02"  # a member of opensmile.FeatureSet
     version: int = 1

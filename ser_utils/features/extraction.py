@@ -14,30 +14,31 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import librosa
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
-from ser_utils.audio.loading import AudioError, load_audio
-from ser_utils.features.cache import HASH_MEMO_NAME, FeatureCache, HashMemo, atomic_write_bytes, config_key
+from ser_utils.audio.loading import AudioError
+from ser_utils.audio.prepare import prepare_waveform
+from ser_utils.features.cache import HASH_MEMO_NAME, FeatureCache, HashMemo, config_key
 from ser_utils.features.egemaps import EgemapsConfig, egemaps_columns, egemaps_features
 from ser_utils.features.handcrafted import HandcraftedConfig, handcrafted_columns, handcrafted_features
 from ser_utils.features.logmel import LogmelConfig, logmel_columns, logmel_features
 from ser_utils.features.yamnet import (
     YamnetConfig,
     YamnetTrunkConfig,
+    resolve_weights,
     trunk_columns,
     trunk_features,
     yamnet_columns,
     yamnet_features,
 )
+from ser_utils.io.atomic import atomic_write_bytes
 
 __all__ = [
     "FEATURE_SETS",
     "FAILURE_COLUMNS",
-    "SILENCE_PEAK_DBFS",
     "FeatureSet",
     "default_config",
     "extract_features",
@@ -45,7 +46,6 @@ __all__ = [
 ]
 
 FAILURE_COLUMNS = ("path", "reason")
-SILENCE_PEAK_DBFS = -70.0  # a clip whose loudest sample is quieter than this holds nothing to describe
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class _Extractor:
     libraries: tuple[str, ...]
     dtype: type
     sequence: bool = False  # True: each clip gives (n_frames, n_columns) rather than (n_columns,)
+    resolve: Callable | None = None  # fills a config's open fields (e.g. a weights hash) before it is keyed
 
 
 _EXTRACTORS = {
@@ -89,6 +90,7 @@ _EXTRACTORS = {
         compute=yamnet_features,
         libraries=("tensorflow", "keras", "librosa", "numpy"),
         dtype=np.float32,
+        resolve=resolve_weights,
     ),
     "yamnet_trunk": _Extractor(
         config_type=YamnetTrunkConfig,
@@ -97,6 +99,7 @@ _EXTRACTORS = {
         libraries=("tensorflow", "keras", "librosa", "numpy"),
         dtype=np.float16,
         sequence=True,
+        resolve=resolve_weights,
     ),
 }
 FEATURE_SETS = tuple(_EXTRACTORS)
@@ -154,16 +157,18 @@ def extract_features(
     feature_set: str,
     cache_dir: Path | str | None,
     config=None,
-    n_jobs: int = 2,
+    n_jobs: int,
     progress: bool = True,
 ) -> FeatureSet:
     """Extract ``feature_set`` ("handcrafted", "egemaps" or "logmel") for every clip of ``manifest``.
 
     ``manifest`` is a DataFrame with a ``path`` column (or a list of paths). ``cache_dir`` is the
     workspace's cache folder (``ws.cache_dir``); entries go under ``cache_dir/features``; None disables
-    the cache. ``config`` defaults to ``default_config(feature_set)``. Clips not yet cached are decoded
-    once and extracted on ``n_jobs`` processes, each result stored as soon as it is ready, so an
-    interrupted run keeps its finished clips. Identical files (same bytes) are extracted once.
+    the cache. ``config`` defaults to ``default_config(feature_set)``; a YAMNet config without a weights
+    hash gets the local weights file's here. Every clip goes through ``audio.prepare.prepare_waveform``
+    (the serving path's preparation too). Clips not yet cached are decoded once and extracted on ``n_jobs``
+    processes, each result stored as soon as it is ready, so an interrupted run keeps its finished clips.
+    Identical files (same bytes) are extracted once.
     """
     extractor = _extractor(feature_set)
     config = extractor.config_type() if config is None else config
@@ -171,6 +176,8 @@ def extract_features(
         raise ValueError(
             f"config for {feature_set!r} must be a {extractor.config_type.__name__}, got {type(config).__name__}"
         )
+    if extractor.resolve is not None:
+        config = extractor.resolve(config)
     paths = _manifest_paths(manifest)
     key, description = config_key(feature_set, config, libraries=extractor.libraries)
     cache = None
@@ -298,16 +305,10 @@ def _extract_one(path: str, digest: str, feature_set: str, config, cache: Featur
     """Decode ``path`` once, extract, store in the cache: (array, None) or (None, reason)."""
     extractor = _EXTRACTORS[feature_set]
     try:
-        waveform = load_audio(path, sr=config.sr)
-        peak = float(np.max(np.abs(waveform)))
-        if peak < 10 ** (SILENCE_PEAK_DBFS / 20):
-            level = "digital silence" if peak == 0 else f"peak {20 * np.log10(peak):.1f} dBFS"
-            return None, f"silent: {level}, below {SILENCE_PEAK_DBFS:.0f} dBFS; nothing to describe"
-        if config.trim_db is not None:
-            waveform, _ = librosa.effects.trim(waveform, top_db=config.trim_db)
+        waveform = prepare_waveform(path, sr=config.sr, trim_db=config.trim_db)
         array = np.asarray(extractor.compute(waveform, config=config), dtype=extractor.dtype)
     except AudioError as error:
-        return None, f"undecodable: {error.problem}"
+        return None, error.reason
     except Exception as error:  # one clip's failure must not stop the batch; it is reported instead
         return None, f"extraction failed: {type(error).__name__}: {error}"
     if not np.isfinite(array).all():

@@ -29,6 +29,8 @@ import numpy as np
 import parselmouth
 from parselmouth.praat import call
 
+from ser_utils.audio.loading import SAMPLE_RATE
+
 __all__ = [
     "DEFAULT_CONFIG",
     "TONNETZ_SOURCES",
@@ -55,7 +57,7 @@ PERIOD_FLOOR_S, PERIOD_CEILING_S, MAX_PERIOD_FACTOR, MAX_AMPLITUDE_FACTOR = 0.00
 class HandcraftedConfig:
     """Every setting that changes the handcrafted values; bump ``version`` when the code changes them."""
 
-    sr: int = 16_000  # analysis sample rate, Hz
+    sr: int = SAMPLE_RATE  # analysis sample rate, Hz
     trim_db: float | None = None  # None: analyse the whole clip, as the seeds did
     n_fft: int = 2048  # STFT size, samples (librosa's default, as in the seeds)
     hop_length: int = 512  # STFT hop, samples (librosa's default)

@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from ser_utils.audio.loading import AudioError, fix_length, load_audio
+from ser_utils.audio.loading import SAMPLE_RATE, AudioError, fix_length
+from ser_utils.audio.prepare import TRIM_DB, prepare_waveform
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -44,8 +45,8 @@ __all__ = [
 class LogmelConfig:
     """Every setting that changes the log-mel arrays; bump ``version`` when the code changes them."""
 
-    sr: int = 16_000  # analysis sample rate, Hz
-    trim_db: float | None = 30.0  # trim edge silence this many dB below the peak (None: keep)
+    sr: int = SAMPLE_RATE  # analysis sample rate, Hz
+    trim_db: float | None = TRIM_DB  # trim edge silence this many dB below the peak (None: keep)
     n_fft: int = 512  # FFT size, samples
     win_length: int = 400  # analysis window, samples (25 ms)
     hop_length: int = 320  # hop, samples (20 ms)
@@ -100,8 +101,9 @@ def logmel_features(waveform: np.ndarray, *, config: LogmelConfig = DEFAULT_CONF
     return log_mel.T.astype(np.float16)
 
 
-def trimmed_durations(paths: list[str], *, config: LogmelConfig = DEFAULT_CONFIG, n_jobs: int = 2) -> np.ndarray:
-    """Seconds each clip lasts after the edge-silence trim of ``config``; NaN where a file cannot be read.
+def trimmed_durations(paths: list[str], *, config: LogmelConfig = DEFAULT_CONFIG, n_jobs: int) -> np.ndarray:
+    """Seconds each clip lasts after ``audio.prepare.prepare_waveform`` with ``config``'s trim, on ``n_jobs``
+    threads; NaN where a clip is unusable (unreadable, too short, silent), as feature extraction drops it.
 
     Returns float64 of shape (len(paths),), the evidence for choosing ``n_frames``.
     """
@@ -140,9 +142,7 @@ def duration_summary(durations: pd.DataFrame, *, config: LogmelConfig = DEFAULT_
 
 def _trimmed_duration(path: str, config: LogmelConfig) -> float:
     try:
-        waveform = load_audio(path, sr=config.sr)
+        waveform = prepare_waveform(path, sr=config.sr, trim_db=config.trim_db)
     except AudioError:
         return float("nan")
-    if config.trim_db is not None:
-        waveform, _ = librosa.effects.trim(waveform, top_db=config.trim_db)
     return waveform.shape[0] / config.sr

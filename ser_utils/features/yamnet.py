@@ -19,18 +19,21 @@ centre-crops a long clip or repeats a short one (``fit_window``), so every patch
 
 Both configs record the sha256 of the YAMNet weights file, so other weights get other cache entries, and
 extraction refuses to run when the local file differs from the one a config (or a saved model) names.
+Building a config does no I/O: ``weights_sha256=None`` (the default) means "the local file", and
+``resolve_weights`` fills in its hash; ``extract_features`` does that before keying the cache.
 
-TensorFlow is imported inside the functions, when a YAMNet config is built or a feature computed:
+TensorFlow is imported inside the functions, when a YAMNet config is checked or a feature computed:
 ``feature_extraction`` imports this module, and its workers should not load TensorFlow for other sets.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from ser_utils.audio.loading import DEFAULT_SR
+from ser_utils.audio.loading import SAMPLE_RATE
+from ser_utils.audio.prepare import TRIM_DB
 from ser_utils.features.cache import file_sha256
 
 __all__ = [
@@ -38,6 +41,7 @@ __all__ = [
     "YamnetConfig",
     "YamnetTrunkConfig",
     "tflite_sha256",
+    "resolve_weights",
     "yamnet_backbone",
     "window_samples",
     "fit_window",
@@ -66,9 +70,9 @@ def tflite_sha256(*, model_dir: Path | str | None = None) -> str:
 class YamnetConfig:
     """Every setting that changes the pooled embeddings; bump ``version`` when the code changes them."""
 
-    sr: int = DEFAULT_SR  # must be YAMNet's 16 kHz; files are resampled on loading
-    trim_db: float | None = 30.0  # trim edge silence this many dB below the peak (None: keep)
-    weights_sha256: str = field(default_factory=tflite_sha256)  # the TFLite file the embeddings come from
+    sr: int = SAMPLE_RATE  # must be YAMNet's 16 kHz; files are resampled on loading
+    trim_db: float | None = TRIM_DB  # trim edge silence this many dB below the peak (None: keep)
+    weights_sha256: str | None = None  # the TFLite file the embeddings come from; None: the local file's
     version: int = 1
 
     def __post_init__(self):
@@ -79,11 +83,11 @@ class YamnetConfig:
 class YamnetTrunkConfig:
     """Every setting that changes the cached trunk activations; bump ``version`` when the code changes them."""
 
-    sr: int = DEFAULT_SR  # must be YAMNet's 16 kHz; files are resampled on loading
-    trim_db: float | None = 30.0  # trim edge silence this many dB below the peak (None: keep)
+    sr: int = SAMPLE_RATE  # must be YAMNet's 16 kHz; files are resampled on loading
+    trim_db: float | None = TRIM_DB  # trim edge silence this many dB below the peak (None: keep)
     n_patches: int = 4  # patches per clip window: 4 patches = 2.415 s
     frozen_blocks: int = 11  # blocks 1..frozen_blocks are the frozen trunk; the blocks above are fine-tuned
-    weights_sha256: str = field(default_factory=tflite_sha256)
+    weights_sha256: str | None = None  # the TFLite file the activations come from; None: the local file's
     version: int = 1
 
     def __post_init__(self):
@@ -97,6 +101,14 @@ class YamnetTrunkConfig:
         """Rows per clip, patches × trunk positions (the name ``feature_extraction`` reads for sequence sets)."""
         rows, cols, _ = trunk_shape(frozen_blocks=self.frozen_blocks)
         return self.n_patches * rows * cols
+
+
+def resolve_weights(config: YamnetConfig | YamnetTrunkConfig) -> YamnetConfig | YamnetTrunkConfig:
+    """``config`` with ``weights_sha256`` set: unchanged when it names a hash, else the local file's
+    (``tflite_sha256``; finds the file, downloading it when missing)."""
+    if config.weights_sha256 is not None:
+        return config
+    return replace(config, weights_sha256=tflite_sha256())
 
 
 def yamnet_backbone(*, expected_sha256: str | None = None):
@@ -209,8 +221,6 @@ def trunk_features(waveform: np.ndarray, *, config: YamnetTrunkConfig) -> np.nda
 
 
 def _check_rate(sr: int) -> None:
-    from ser_utils.yamnet.frontend import SAMPLE_RATE
-
     if sr != SAMPLE_RATE:
         raise ValueError(f"YAMNet reads {SAMPLE_RATE} Hz audio; got sr={sr} (audio is resampled on loading)")
 

@@ -36,9 +36,10 @@ BASELINES = tuple(PARAM_GRIDS)
 BLAS_THREADS = 1
 
 
-def make_pipeline(kind: str, *, seed: int = 0, n_jobs: int = 2) -> Pipeline:
+def make_pipeline(kind: str, *, seed: int, n_jobs: int) -> Pipeline:
     """StandardScaler → classifier ``kind`` (one of BASELINES), untrained; the scaler is fitted on the
-    training rows whenever the pipeline is fitted. Class weights are balanced (SVM seed variant: none)."""
+    training rows whenever the pipeline is fitted. Class weights are balanced (SVM seed variant: none).
+    ``seed`` seeds the randomised models; ``n_jobs`` processes fit a random forest's trees."""
     if kind not in PARAM_GRIDS:
         raise ValueError(f"unknown baseline {kind!r}; choose one of {BASELINES}")
     models = {
@@ -93,15 +94,17 @@ def train_baseline(
     kind: str,
     n_classes: int,
     work_dir: Path,
-    seed: int = 0,
+    seed: int,
+    n_jobs: int,
 ) -> Pipeline:
     """Pick ``kind``'s hyper-parameters on the validation rows, then refit on train + validation rows.
 
-    Fits the experiment loop's training-function contract (``functools.partial(train_baseline, kind=…)``).
+    Fits the experiment loop's training-function contract (``functools.partial(train_baseline, kind=…,
+    n_jobs=…)``); ``n_jobs`` processes fit a random forest (the other kinds run in one).
     SVMs are refitted with Platt-scaled probabilities. ``n_classes`` and ``work_dir`` are unused: the
     pipeline's ``classes_`` map its probability columns and the loop saves the model.
     """
-    pipeline = make_pipeline(kind, seed=seed)
+    pipeline = make_pipeline(kind, seed=seed, n_jobs=n_jobs)
     grid = PARAM_GRIDS[kind]
     with threadpool_limits(limits=BLAS_THREADS):
         params, _ = select_on_validation(pipeline, grid, x_train, y_train, x_val, y_val) if grid else ({}, [])

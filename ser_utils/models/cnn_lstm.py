@@ -3,9 +3,9 @@
 Convolutions run along time with the mel bands as channels (Conv1D), which costs a small fraction of a 2-D
 CNN on a CPU; a bidirectional LSTM follows the downsampled sequence and attention pooling (or mean + max
 pooling) turns it into one vector per clip. The softmax is computed in float32 so the model is safe under a
-mixed-precision policy. ``train_cnn_lstm`` fits one model, or an average of several seeds, with the shared
-callbacks of ``training.fit_model`` and the augmented pipelines of ``logmel_pipeline``; ``fuse_predictions``
-averages its per-clip probabilities with another model's, scored on the same folds (late fusion).
+mixed-precision policy. ``build_cnn_lstm`` returns an uncompiled model; ``train_cnn_lstm`` compiles it
+(``training.compile_classifier``) and fits one model, or an average of several seeds, with the shared
+callbacks of ``training.fit_model`` and the augmented pipelines of ``logmel_input``.
 """
 
 from dataclasses import dataclass, field
@@ -17,16 +17,14 @@ import pandas as pd
 from keras import layers
 
 from ser_utils.models.logmel_input import Augmentation, fit_band_normalizer, logmel_dataset
-from ser_utils.models.training import HISTORY_FILE, distribution_strategy, fit_model
+from ser_utils.models.training import HISTORY_FILE, compile_classifier, distribution_strategy, fit_model
 
 __all__ = [
     "POOLINGS",
     "CnnLstmSettings",
-    "DEFAULT_SETTINGS",
     "build_cnn_lstm",
     "average_models",
     "train_cnn_lstm",
-    "fuse_predictions",
 ]
 
 POOLINGS = ("attention", "mean_max")
@@ -36,34 +34,33 @@ POOLINGS = ("attention", "mean_max")
 class CnnLstmSettings:
     """Architecture, optimisation and augmentation of one CNN-LSTM training run (see ``build_cnn_lstm``).
 
-    ``patience``: epochs without a lower validation loss before stopping (the learning rate halves after
-    half as many). ``n_seeds`` > 1 trains that many models from consecutive seeds and averages their
-    probabilities in one saved model.
+    The run knobs have no defaults (the notebook's parameters set them): ``learning_rate`` (Adam),
+    ``batch_size``, ``patience`` (epochs without a lower validation loss before stopping; the learning rate
+    halves after half as many) and ``n_seeds`` (> 1 trains that many models from consecutive seeds and averages
+    their probabilities in one saved model).
 
-    The defaults were chosen on RAVDESS validation speakers (folds 1-3): light regularisation (dropout 0.1, no
-    L2) learns far better than dropout 0.3 with L2 1e-4, which under-fitted behind the augmentation; attention
-    pooling beat mean + max pooling; label smoothing did not help consistently.
+    The architecture and augmentation defaults were chosen on RAVDESS validation speakers (folds 1-3): light
+    regularisation (dropout 0.1, no L2) learns far better than dropout 0.3 with L2 1e-4, which under-fitted
+    behind the augmentation; attention pooling beat mean + max pooling; label smoothing did not help
+    consistently.
     """
 
+    learning_rate: float
+    batch_size: int
+    patience: int
+    n_seeds: int
     conv_filters: tuple[int, ...] = (128, 128, 128)
     kernel_size: int = 5
     lstm_units: int = 64
     pooling: str = "attention"
     dropout_rate: float = 0.1
     l2: float = 0.0
-    learning_rate: float = 1e-3
     label_smoothing: float = 0.0
-    batch_size: int = 32
-    patience: int = 20
-    n_seeds: int = 1
     augmentation: Augmentation = field(default_factory=Augmentation)
 
     def __post_init__(self):
         if self.n_seeds < 1 or self.batch_size < 1 or self.patience < 1 or self.learning_rate <= 0:
             raise ValueError(f"need n_seeds, batch_size, patience >= 1 and learning_rate > 0; got {self}")
-
-
-DEFAULT_SETTINGS = CnnLstmSettings()
 
 
 def build_cnn_lstm(
@@ -72,16 +69,17 @@ def build_cnn_lstm(
     n_mels: int,
     n_classes: int,
     normalizer: keras.layers.Layer | None = None,
-    conv_filters: tuple[int, ...] = (128, 128, 128),
-    kernel_size: int = 5,
-    lstm_units: int = 64,
+    conv_filters: tuple[int, ...],
+    kernel_size: int,
+    lstm_units: int,
     bidirectional: bool = True,
-    pooling: str = "attention",
-    dropout_rate: float = 0.1,
-    l2: float = 0.0,
+    pooling: str,
+    dropout_rate: float,
+    l2: float,
     name: str = "cnn_lstm",
 ) -> keras.Model:
-    """Map (batch, n_frames, n_mels) log-mel spectrograms to (batch, n_classes) class probabilities.
+    """An uncompiled model mapping (batch, n_frames, n_mels) log-mel spectrograms to (batch, n_classes)
+    class probabilities. The architecture values come from ``CnnLstmSettings`` (where their defaults live).
 
     ``normalizer``: a layer applied first, typically ``logmel_pipeline.fit_band_normalizer(train)``, so the
     model normalises raw dB input itself. Each entry of ``conv_filters`` is one block Conv1D → batch norm →
@@ -145,9 +143,9 @@ def train_cnn_lstm(
     *,
     n_classes: int,
     work_dir: Path,
-    settings: CnnLstmSettings = DEFAULT_SETTINGS,
-    epochs: int = 60,
-    seed: int = 0,
+    settings: CnnLstmSettings,
+    epochs: int,
+    seed: int,
 ) -> keras.Model:
     """Fit CNN-LSTM(s) on (n, frames, n_mels) dB log-mel ``x_train`` with early stopping on ``x_val``.
 
@@ -178,10 +176,8 @@ def train_cnn_lstm(
                 l2=settings.l2,
                 name=f"cnn_lstm_seed{member_seed}",
             )
-            model.compile(
-                optimizer=keras.optimizers.Adam(settings.learning_rate),
-                loss=keras.losses.CategoricalCrossentropy(label_smoothing=settings.label_smoothing),
-                metrics=["accuracy"],
+            compile_classifier(
+                model, learning_rate=settings.learning_rate, one_hot=True, label_smoothing=settings.label_smoothing
             )
         train = logmel_dataset(
             x_train,
@@ -207,33 +203,3 @@ def train_cnn_lstm(
         histories.append(history.assign(seed=member_seed))
     pd.concat(histories, ignore_index=True).to_csv(work_dir / HISTORY_FILE, index=False)
     return average_models(members)
-
-
-def fuse_predictions(tables: list[pd.DataFrame], *, classes) -> pd.DataFrame:
-    """Late fusion: the mean of several models' ``results.predictions_table`` probabilities, clip by clip.
-
-    Every table must hold the same clips (``path``) on the same folds, each with ``prob_<class>`` columns for
-    ``classes``; the first table's row order is kept. Equal weights, so nothing is tuned on any fold.
-    Returns a predictions table (y_pred and confidence recomputed) ready for ``results.record_results``.
-    """
-    if len(tables) < 2:
-        raise ValueError(f"fusion needs at least two predictions tables; got {len(tables)}")
-    first = tables[0]
-    columns = [f"prob_{name}" for name in classes]
-    probabilities = []
-    for table in tables:
-        missing = [column for column in ("path", "fold", *columns) if column not in table.columns]
-        if missing:
-            raise ValueError(f"a predictions table lacks columns {missing}; pass results.predictions_table rows")
-        aligned = table.drop_duplicates("path").set_index("path").reindex(first["path"])
-        if len(table) != len(first) or aligned["fold"].isna().any():
-            raise ValueError("the predictions tables cover different clips; score both models on the same manifest")
-        if not np.array_equal(aligned["fold"].to_numpy(), first["fold"].to_numpy()):
-            raise ValueError("the models were tested on different folds; re-run them on the same folds file")
-        probabilities.append(aligned[columns].to_numpy(dtype=float))
-    mean = np.mean(probabilities, axis=0)
-    fused = first.copy()
-    fused[columns] = mean
-    fused["y_pred"] = np.asarray(classes)[mean.argmax(axis=1)]
-    fused["confidence"] = mean.max(axis=1)
-    return fused

@@ -103,24 +103,24 @@ def logmel_dataset(
     labels: np.ndarray | None = None,
     *,
     n_classes: int | None = None,
-    batch_size: int = 32,
+    batch_size: int,
     training: bool = False,
     augmentation: Augmentation = NO_AUGMENTATION,
-    seed: int = 0,
+    seed: int | None = None,
 ) -> tf.data.Dataset:
     """Batches of float32 (batch, frames, n_mels) spectrograms, with one-hot labels when given.
 
     ``features``: (n_clips, frames, n_mels), any float dtype; ``labels``: (n_clips,) class indices in
     [0, n_classes). Every pipeline is cached and prefetched; only ``training=True`` shuffles (reshuffled
-    each epoch) and applies ``augmentation``, with random draws that repeat for the same ``seed``.
+    each epoch) and applies ``augmentation``, with random draws that repeat for the same ``seed`` (required).
     """
     features = np.asarray(features)
     if features.ndim != 3:
         raise ValueError(f"features must be (n_clips, frames, n_mels); got shape {features.shape}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
-    if training and labels is None:
-        raise ValueError("a training pipeline needs labels")
+    if training and (labels is None or seed is None):
+        raise ValueError("a training pipeline needs labels and a seed (shuffling and augmentation draw from it)")
     inputs = tf.data.Dataset.from_tensor_slices(features.astype(np.float32, copy=False))
     if labels is not None:
         labels = np.asarray(labels)

@@ -12,9 +12,7 @@ or ``model.joblib`` (a scikit-learn pipeline whose scaler is inside), and ``mode
     git_commit, created_utc, python, versions.
 """
 
-import hashlib
 import json
-import os
 from pathlib import Path
 
 import joblib
@@ -22,13 +20,13 @@ import keras
 import numpy as np
 import pandas as pd
 
-from ser_utils.io.provenance import run_info
+from ser_utils.io.atomic import atomic_write_text
+from ser_utils.io.provenance import data_fingerprint, run_info
 
 __all__ = [
     "CARD_FILE",
     "KERAS_MODEL_FILE",
     "SKLEARN_MODEL_FILE",
-    "manifest_hash",
     "model_card",
     "save_model",
     "read_card",
@@ -41,13 +39,6 @@ KERAS_MODEL_FILE = "model.keras"
 SKLEARN_MODEL_FILE = "model.joblib"
 CARD_SCHEMA_VERSION = 1
 REQUIRED_CARD_KEYS = ("name", "classes", "sample_rate", "input")
-
-
-def manifest_hash(manifest: pd.DataFrame) -> str:
-    """SHA-1 of the clips a model saw: sorted (corpus, speaker, emotion, file name) rows, portable."""
-    names = manifest["path"].map(lambda path: Path(path).name)
-    rows = sorted(zip(manifest["corpus"], manifest["speaker"], manifest["emotion"], names, strict=True))
-    return hashlib.sha1("\n".join("/".join(row) for row in rows).encode()).hexdigest()
 
 
 def model_card(
@@ -79,7 +70,7 @@ def model_card(
             "label": data_label,
             "corpora": sorted(set(manifest["corpus"])),
             "n_clips": len(manifest),
-            "manifest_hash": manifest_hash(manifest),
+            "manifest_hash": data_fingerprint(manifest),  # the same fingerprint every results table records
         },
         **{key: info[key] for key in ("git_commit", "created_utc", "python", "versions")},
     }
@@ -104,9 +95,7 @@ def save_model(model, *, model_dir: Path, card: dict) -> Path:
     else:
         raise ValueError(f"cannot save a {type(model).__name__}: pass a keras.Model or a fitted sklearn estimator")
     card = {**card, "family": family, "model_file": model_file}
-    tmp = model_dir / f".{CARD_FILE}.tmp"
-    tmp.write_text(json.dumps(card, indent=2, default=str))
-    os.replace(tmp, model_dir / CARD_FILE)
+    atomic_write_text(model_dir / CARD_FILE, json.dumps(card, indent=2, default=str))
     return model_dir
 
 

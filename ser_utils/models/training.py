@@ -1,4 +1,6 @@
-"""Shared Keras training helpers: device strategy, precision, tf.data input, class weights, callbacks."""
+"""Shared Keras training helpers: device strategy, precision, the one compile step, tf.data input, class
+weights, callbacks. Builders return uncompiled models; every training function compiles with
+``compile_classifier``."""
 
 import time
 from pathlib import Path
@@ -14,6 +16,7 @@ __all__ = [
     "HISTORY_FILE",
     "distribution_strategy",
     "configure_precision",
+    "compile_classifier",
     "class_weights",
     "make_dataset",
     "EpochTimer",
@@ -46,6 +49,27 @@ def configure_precision() -> str:
     return policy
 
 
+def compile_classifier(
+    model: keras.Model, *, learning_rate: float, one_hot: bool = False, label_smoothing: float = 0.0
+) -> keras.Model:
+    """Compile a (batch, n_classes) softmax classifier: Adam at ``learning_rate``, cross-entropy, accuracy.
+
+    Integer labels (n,) by default (sparse categorical cross-entropy); ``one_hot=True`` for (n, n_classes)
+    targets (categorical cross-entropy, with ``label_smoothing``, which needs one-hot targets). Compile
+    inside the strategy scope the model was built in. Returns ``model``.
+    """
+    if learning_rate <= 0:
+        raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
+    if label_smoothing and not one_hot:
+        raise ValueError("label_smoothing needs one-hot targets: pass one_hot=True")
+    if one_hot:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+    else:
+        loss = "sparse_categorical_crossentropy"
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
+    return model
+
+
 def class_weights(labels: np.ndarray, *, n_classes: int) -> dict[int, float]:
     """Balanced class weights ``n / (n_present * count)`` from integer training labels of shape (n,).
 
@@ -67,13 +91,15 @@ def make_dataset(
     *,
     batch_size: int,
     shuffle: bool = False,
-    seed: int = 0,
+    seed: int | None = None,
 ) -> tf.data.Dataset:
     """A batched, prefetched ``tf.data.Dataset`` of ``inputs`` (n, ...) and optional int ``labels`` (n,).
 
-    Pipeline: from_tensor_slices → shuffle (whole set, reshuffled each epoch, if ``shuffle``) → batch →
-    prefetch(AUTOTUNE).
+    Pipeline: from_tensor_slices → shuffle (whole set, reshuffled each epoch, if ``shuffle``; needs ``seed``)
+    → batch → prefetch(AUTOTUNE).
     """
+    if shuffle and seed is None:
+        raise ValueError("a shuffled dataset needs a seed, e.g. the fold's training seed")
     inputs = np.asarray(inputs, dtype=np.float32)
     if labels is not None and len(labels) != len(inputs):
         raise ValueError(f"{len(inputs)} inputs but {len(labels)} labels; pass one label per input row")
@@ -106,7 +132,7 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 def training_callbacks(
-    *, checkpoint_path: Path, history_path: Path, patience: int = 10, print_every: int = 10, label: str = ""
+    *, checkpoint_path: Path, history_path: Path, patience: int, print_every: int = 10, label: str = ""
 ) -> list[keras.callbacks.Callback]:
     """Callbacks watching ``val_loss`` on the validation speakers.
 
@@ -134,7 +160,7 @@ def fit_model(
     train_labels: np.ndarray,
     n_classes: int,
     work_dir: Path,
-    patience: int = 10,
+    patience: int,
     print_every: int = 10,
     label: str = "",
 ) -> pd.DataFrame:

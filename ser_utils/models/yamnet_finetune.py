@@ -15,11 +15,13 @@ back on the full backbone and front end, giving one ``.keras`` model that reads 
 Training follows the keras.io transfer-learning recipe: first the new head alone with the backbone frozen
 (``head_learning_rate``; the frozen clip embeddings are computed once for it), then the top blocks and head
 together at a low ``learning_rate``, with balanced class weights and early stopping on the validation
-speakers (``training.fit_model``) in both phases.
+speakers (``training.fit_model``) in both phases. ``build_finetune_classifier`` returns an uncompiled model;
+both phases compile with ``training.compile_classifier``.
 
 The deployable model's card input kind is ``waveform`` (``waveform_inputs``): any file ``audio.load_audio``
-reads, resampled to 16 kHz, edge silence trimmed and cut or repeated to the training window exactly as for
-the cached activations.
+reads, prepared by ``audio.prepare.prepare_waveform`` exactly as feature extraction prepared the cached
+activations (resampled to 16 kHz, too-short and silent clips refused, edge silence trimmed), then cut or
+repeated to the training window.
 """
 
 from pathlib import Path
@@ -29,16 +31,17 @@ import numpy as np
 from joblib import Parallel, delayed
 from keras import layers
 
-from ser_utils.audio.loading import AudioError, load_audio
-from ser_utils.features.extraction import SILENCE_PEAK_DBFS
+from ser_utils.audio.loading import AudioError
+from ser_utils.audio.prepare import prepare_waveform
 from ser_utils.features.yamnet import (
     YamnetTrunkConfig,
     fit_window,
+    resolve_weights,
     trunk_shape,
     window_samples,
     yamnet_backbone,
 )
-from ser_utils.models.training import distribution_strategy, fit_model, make_dataset
+from ser_utils.models.training import compile_classifier, distribution_strategy, fit_model, make_dataset
 from ser_utils.yamnet.network import build_waveform_model
 
 __all__ = [
@@ -75,7 +78,8 @@ def top_model(backbone: keras.Model, *, frozen_blocks: int) -> keras.Model:
 def build_finetune_classifier(
     *, config: YamnetTrunkConfig, n_classes: int, dropout_rate: float = 0.3, backbone: keras.Model | None = None
 ) -> keras.Model:
-    """(batch, n_patches × rows × cols, channels) trunk activations (``trunk_features``) -> (batch, n_classes).
+    """Uncompiled: (batch, n_patches × rows × cols, channels) trunk activations (``trunk_features``) ->
+    (batch, n_classes).
 
     Blocks above ``config.frozen_blocks`` start from ``backbone`` (default: a fresh YAMNet with the AudioSet
     weights ``config`` names); patch embeddings are averaged over the clip, then dropout and a softmax
@@ -103,14 +107,13 @@ def train_finetune(
     n_classes: int,
     work_dir: Path,
     config: YamnetTrunkConfig,
-    warmup_epochs: int = 60,
-    epochs: int = 25,
-    batch_size: int = 32,
-    head_learning_rate: float = 1e-3,
-    learning_rate: float = 1e-4,
-    dropout_rate: float = 0.3,
-    patience: int = 8,
-    seed: int = 0,
+    warmup_epochs: int,
+    epochs: int,
+    batch_size: int,
+    head_learning_rate: float,
+    learning_rate: float,
+    patience: int,
+    seed: int,
 ) -> keras.Model:
     """Fit ``build_finetune_classifier`` on trunk activations (n, frames, channels) with integer labels (n,).
 
@@ -119,14 +122,15 @@ def train_finetune(
     very layers of the model) is fitted on it: the same training as through the frozen blocks, at a fraction
     of the cost. Logged in ``<work_dir>/warmup/``. Phase 2 (``epochs``): the top blocks and head together at
     ``learning_rate`` (Adam), logged in ``work_dir``. Both phases use balanced class weights and stop early on
-    ``x_val`` (validation speakers only), keeping the best weights. Fits the experiment loop's training-function
-    contract (bind ``config`` and the knobs with ``functools.partial``).
+    ``x_val`` (validation speakers only), keeping the best weights. The head's dropout is the builder's.
+    Fits the experiment loop's training-function contract (bind ``config`` and the knobs with
+    ``functools.partial``).
     """
     if len(x_val) == 0:
         raise ValueError("fine-tuning stops early on validation clips; give the fold validation speakers")
     strategy = distribution_strategy()
     with strategy.scope():
-        model = build_finetune_classifier(config=config, n_classes=n_classes, dropout_rate=dropout_rate)
+        model = build_finetune_classifier(config=config, n_classes=n_classes)
     fit = {"train_labels": y_train, "n_classes": n_classes, "patience": patience}
     if warmup_epochs:
         embed = keras.Model(model.inputs, model.get_layer(HEAD_LAYERS[0]).output)
@@ -134,12 +138,7 @@ def train_finetune(
             embed.predict(x, batch_size=batch_size, verbose=0) for x in (x_train, x_val)
         )
         with strategy.scope():
-            head = _head_model(model)
-            head.compile(
-                optimizer=keras.optimizers.Adam(head_learning_rate),
-                loss="sparse_categorical_crossentropy",
-                metrics=["accuracy"],
-            )
+            head = compile_classifier(_head_model(model), learning_rate=head_learning_rate)
         fit_model(
             head,
             train=make_dataset(train_embeddings, y_train, batch_size=batch_size, shuffle=True, seed=seed),
@@ -150,9 +149,7 @@ def train_finetune(
             **fit,
         )
     with strategy.scope():
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
-        )
+        compile_classifier(model, learning_rate=learning_rate)
     fit_model(
         model,
         train=make_dataset(x_train, y_train, batch_size=batch_size, shuffle=True, seed=seed),
@@ -190,7 +187,9 @@ def waveform_classifier(classifier: keras.Model, *, config: YamnetTrunkConfig) -
 
 
 def waveform_input_spec(config: YamnetTrunkConfig) -> dict:
-    """The card ``input`` section of a ``waveform_classifier``: kind ``waveform`` and how clips were prepared."""
+    """The card ``input`` section of a ``waveform_classifier``: kind ``waveform`` and how clips were prepared
+    (``weights_sha256``: the config's, or the local weights file's when it names none)."""
+    config = resolve_weights(config)
     return {
         "kind": "waveform",
         "sample_rate": config.sr,
@@ -200,10 +199,11 @@ def waveform_input_spec(config: YamnetTrunkConfig) -> dict:
     }
 
 
-def waveform_inputs(paths: list[str], *, spec: dict, n_jobs: int = 1) -> tuple[np.ndarray, list[str]]:
-    """The ``waveform`` input kind: each file decoded at ``spec["sample_rate"]``, edge silence trimmed
-    (``trim_db``) and cut or repeated to ``n_samples``. Returns (float32 (n_ok, n_samples), reasons): one
-    reason per path, "" when usable, else why not (undecodable, too short, silent)."""
+def waveform_inputs(paths: list[str], *, spec: dict, n_jobs: int) -> tuple[np.ndarray, list[str]]:
+    """The ``waveform`` input kind: each file through ``audio.prepare.prepare_waveform`` at
+    ``spec["sample_rate"]`` with ``spec["trim_db"]`` (the training-time preparation), then cut or repeated
+    to ``n_samples``, on ``n_jobs`` threads. Returns (float32 (n_ok, n_samples), reasons): one reason per path,
+    "" when usable, else the reason feature extraction would record (undecodable, too short, silent)."""
     jobs = (delayed(_prepared_waveform)(path, spec) for path in paths)
     prepared = Parallel(n_jobs=n_jobs, prefer="threads")(jobs)
     kept = [waveform for waveform, reason in prepared if not reason]
@@ -222,10 +222,7 @@ def _head_model(classifier: keras.Model) -> keras.Model:
 
 def _prepared_waveform(path: str, spec: dict) -> tuple[np.ndarray | None, str]:
     try:
-        waveform = load_audio(path, sr=spec["sample_rate"], trim_db=spec["trim_db"])
+        waveform = prepare_waveform(path, sr=spec["sample_rate"], trim_db=spec["trim_db"])
     except AudioError as error:
-        return None, f"unusable audio: {error.problem}"
-    peak = float(np.max(np.abs(waveform)))
-    if peak < 10 ** (SILENCE_PEAK_DBFS / 20):
-        return None, f"silent: peak below {SILENCE_PEAK_DBFS:.0f} dBFS; nothing to classify"
+        return None, error.reason
     return fit_window(waveform, n_samples=spec["n_samples"]), ""

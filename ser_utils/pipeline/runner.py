@@ -1,7 +1,6 @@
 """Run the notebooks in order with papermill under a profile and render one HTML report."""
 
 import html
-import sys
 from pathlib import Path
 
 import nbformat
@@ -37,9 +36,13 @@ def run_pipeline(
     profile: str = "quick",
     data_dir: Path | str | None = None,
     only: list[str] | None = None,
+    n_jobs: int | None = None,
     root: Path | str | None = None,
 ) -> Path:
     """Execute every notebook (or those whose stem starts with one of ``only``) and render the report.
+
+    ``n_jobs`` (the command line's ``--jobs``) sets ``N_JOBS`` in every notebook whose parameters cell has it;
+    None keeps the profile's value.
 
     Executed copies go to ``outputs/<run>/notebooks/``; the HTML report and its index to
     ``outputs/<run>/report/``. Stops at the first failing notebook with a message naming the
@@ -59,6 +62,8 @@ def run_pipeline(
     executed = []
     for notebook in notebooks:
         parameters = {**profile_parameters(notebook, profile=profile, root=ws.root), "DATA_DIR": str(ws.data_dir)}
+        if n_jobs is not None and "N_JOBS" in papermill.inspect_notebook(notebook):
+            parameters["N_JOBS"] = n_jobs
         target = executed_dir / notebook.name
         print(f"[{profile}] {notebook.name} {parameters}", flush=True)
         try:
@@ -102,14 +107,3 @@ def render_report(executed: list[Path], *, ws: Workspace, profile: str) -> Path:
         f"<code>outputs/{ws.run_name}/</code>.</p><ol>{''.join(links)}</ol>"
     )
     return index
-
-
-def main(profile: str, data_dir: str | None, only: list[str] | None) -> int:
-    """Command-line wrapper: run, print the report path, turn failures into one line and exit 1."""
-    try:
-        index = run_pipeline(profile=profile, data_dir=data_dir, only=only)
-    except (RuntimeError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"report: {index}")
-    return 0

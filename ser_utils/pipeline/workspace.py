@@ -9,19 +9,13 @@ import pandas as pd
 
 from ser_utils.audio.loading import AUDIO_SUFFIXES
 from ser_utils.data import manifest as manifest_lib
-from ser_utils.data.corpora import DEMO_MARKER
+from ser_utils.data.corpora import CORPORA, DEMO_MARKER
 
 __all__ = ["DATA_ENV_VAR", "Workspace", "project_root", "resolve_data_dir", "open_workspace"]
 
 DATA_ENV_VAR = "SER_DATA_DIR"
-CORPUS_FOLDERS = {
-    "ravdess": "ravdess",
-    "cremad": "cremad",
-    "crema-d": "cremad",
-    "tess": "tess",
-    "savee": "savee",
-    "emodb": "emodb",
-}
+# Sub-folder name (lower case) → corpus: the corpus names themselves plus the spelling CREMA-D's publisher uses.
+CORPUS_FOLDERS = {name: name for name in CORPORA if name != "demo"} | {"crema-d": "cremad"}
 DEMO_LABEL = "synthetic demo data"
 
 
@@ -60,13 +54,14 @@ class Workspace:
             return DEMO_LABEL
         return " + ".join(name.upper() for name in self.corpora or [p.name for p in self.corpus_dirs])
 
-    def manifest(self, *, progress: bool = False) -> pd.DataFrame:
-        """The run's manifest (only the selected corpora), built once and cached as ``artifacts/<run>/manifest.csv``."""
+    def manifest(self, *, n_jobs: int, progress: bool = False) -> pd.DataFrame:
+        """The run's manifest (only the selected corpora), built once (``n_jobs`` processes decoding) and cached
+        as ``artifacts/<run>/manifest.csv``; rebuilt when a corpus folder's files change."""
         path = self.artifacts_dir / "manifest.csv"
         stamp = path.with_suffix(".fingerprint")
         fingerprint = _folder_fingerprint(self.corpus_dirs)
         if not (path.is_file() and stamp.is_file() and stamp.read_text() == fingerprint):
-            table, skipped = manifest_lib.build_manifest(list(self.corpus_dirs), progress=progress)
+            table, skipped = manifest_lib.build_manifest(list(self.corpus_dirs), n_jobs=n_jobs, progress=progress)
             manifest_lib.write_manifest(table, skipped, out=path)
             stamp.write_text(fingerprint)
         table = manifest_lib.read_manifest(path)
@@ -74,9 +69,9 @@ class Workspace:
             table = table[table["corpus"].isin(self.corpora)].reset_index(drop=True)
         return table
 
-    def skipped(self) -> pd.DataFrame:
-        """Files the manifest could not use, with their reasons."""
-        self.manifest()
+    def skipped(self, *, n_jobs: int) -> pd.DataFrame:
+        """Files the manifest could not use, with their reasons (builds the manifest first if needed)."""
+        self.manifest(n_jobs=n_jobs)
         return pd.read_csv(self.artifacts_dir / "manifest_skipped.csv", dtype=str, keep_default_na=False)
 
 

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from ser_utils.io.atomic import atomic_path
+
 __all__ = ["save_chart"]
 
 
@@ -17,7 +19,6 @@ def save_chart(fig: plt.Figure, name: str, *, charts_dir: Path, data_label: str,
     charts_dir.mkdir(parents=True, exist_ok=True)
     fig.text(0.995, 0.005, f"data: {data_label}", ha="right", va="bottom", fontsize=7, color="dimgray")
     path = charts_dir / f"{name}.png"
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
     return path

@@ -7,9 +7,11 @@ The card's ``input`` section says how audio becomes model input. Its ``kind`` na
 
 that turns audio files (any format and rate ``audio.load_audio`` reads) into ``inputs`` (n_ok, ...) for
 the usable files, in order, and ``reasons`` (one str per path: "" when usable, else why not). ``spec`` is
-the card's ``input`` dict. Entries are imported only when a model needs them; a new input kind (e.g. raw
-waveforms for YAMNet) adds one line here. The ``features`` kind covers every set of
-``feature_extraction`` (handcrafted, egemaps, logmel); build its spec with ``feature_input_spec``.
+the card's ``input`` dict. Every kind prepares audio with ``audio.prepare.prepare_waveform``, the
+training-time preparation, so a clip the model was trained on is never refused here. Entries are imported
+only when a model needs them; a new input kind adds one line here. The ``features`` kind covers every set
+of ``features.extraction`` (handcrafted, egemaps, logmel, yamnet); build its spec with ``feature_input_spec``;
+the ``waveform`` kind is the fine-tuned YAMNet's.
 """
 
 import importlib
@@ -21,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ser_utils.audio.loading import expand_audio_paths
+from ser_utils.features.assembly import column_positions, select_columns
 from ser_utils.models.persistence import load_model, predict_probabilities, read_card
 
 __all__ = [
@@ -30,7 +33,6 @@ __all__ = [
     "feature_input_spec",
     "feature_inputs",
     "load_predictor",
-    "predict_files",
 ]
 
 # Features are extracted in worker processes, never in this one: openSMILE aborts (malloc error) in a process
@@ -54,7 +56,7 @@ class Predictor:
     def classes(self) -> list[str]:
         return list(self.card["classes"])
 
-    def predict_files(self, paths: Iterable[Path | str], *, n_jobs: int = 2) -> pd.DataFrame:
+    def predict_files(self, paths: Iterable[Path | str], *, n_jobs: int) -> pd.DataFrame:
         """One row per file (folders expanded to the audio files under them), in order: path, emotion,
         confidence, prob_<class> for every class, error ("" when fine; otherwise the reason, and NaN scores).
 
@@ -98,9 +100,7 @@ def feature_input_spec(feature_sets: list, *, columns: Iterable[str] | None = No
     axis, optionally reduced to ``columns`` (in that order): set names, configs, library versions, columns."""
     names = [column for features in feature_sets for column in features.columns]
     columns = names if columns is None else list(columns)
-    unknown = sorted(set(columns) - set(names))
-    if unknown:
-        raise ValueError(f"columns {unknown[:5]} are not in the sets {[f.name for f in feature_sets]}")
+    column_positions(names, columns)  # raises ValueError naming unknown columns
     return {
         "kind": "features",
         "feature_sets": [features.name for features in feature_sets],
@@ -110,9 +110,10 @@ def feature_input_spec(feature_sets: list, *, columns: Iterable[str] | None = No
     }
 
 
-def feature_inputs(paths: list[str], *, spec: dict, n_jobs: int = 2) -> tuple[np.ndarray, list[str]]:
-    """The ``features`` input kind: every set in ``spec`` extracted with its saved config (no cache),
-    concatenated on the last axis and reduced to ``spec["columns"]``. Returns (inputs (n_ok, ...), reasons).
+def feature_inputs(paths: list[str], *, spec: dict, n_jobs: int) -> tuple[np.ndarray, list[str]]:
+    """The ``features`` input kind: every set in ``spec`` extracted with its saved config (no cache; at least
+    ``MIN_WORKERS`` processes), concatenated on the last axis and reduced to ``spec["columns"]``
+    (``features.assembly.select_columns``). Returns (inputs (n_ok, ...), reasons).
     """
     from ser_utils.features.extraction import default_config, extract_features
 
@@ -127,12 +128,11 @@ def feature_inputs(paths: list[str], *, spec: dict, n_jobs: int = 2) -> tuple[np
         blocks.append((features.values, [path not in failed for path in paths]))
         names += list(features.columns)
     usable = np.array([not reason for reason in reasons], dtype=bool)
-    values = [block[usable[np.asarray(kept)]] for block, kept in blocks]
-    position = {name: index for index, name in enumerate(names)}
-    missing = [name for name in spec["columns"] if name not in position]
-    if missing:
-        raise ValueError(f"the feature sets no longer produce columns {missing[:5]}; retrain the model")
-    inputs = np.concatenate(values, axis=-1)[..., [position[name] for name in spec["columns"]]]
+    values = np.concatenate([block[usable[np.asarray(kept)]] for block, kept in blocks], axis=-1)
+    try:
+        inputs, _ = select_columns(values, names=names, columns=spec["columns"])
+    except ValueError as error:
+        raise ValueError(f"the model's feature sets changed since training: {error}; retrain the model") from None
     return inputs.astype(np.float32), reasons
 
 
@@ -141,8 +141,3 @@ def load_predictor(model_dir: Path | str) -> Predictor:
     input_function(read_card(Path(model_dir))["input"]["kind"])  # imports the kind's module: its custom layers
     model, card = load_model(Path(model_dir))
     return Predictor(model=model, card=card)
-
-
-def predict_files(model_dir: Path | str, paths: Iterable[Path | str]) -> pd.DataFrame:
-    """``load_predictor(model_dir).predict_files(paths)``: the CLI's ``predict`` command."""
-    return load_predictor(model_dir).predict_files(paths)

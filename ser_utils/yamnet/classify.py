@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pandas as pd
 
-from ser_utils.audio.loading import AUDIO_SUFFIXES, AudioError, expand_audio_paths, load_audio
-from ser_utils.yamnet.frontend import SAMPLE_RATE, waveform_to_patches
+from ser_utils.audio.loading import AUDIO_SUFFIXES, SAMPLE_RATE, AudioError, expand_audio_paths, load_audio
+from ser_utils.yamnet.frontend import waveform_to_patches
 from ser_utils.yamnet.network import yamnet_from_tflite
 from ser_utils.yamnet.weights import load_class_names
 

@@ -1,5 +1,6 @@
 """Turn 16 kHz waveforms into the 96 x 64 log-mel patches YAMNet reads, with ``tf.signal``.
 
+YAMNet was trained on 16 kHz mono, the project's ``audio.loading.SAMPLE_RATE``: the sample counts below assume it.
 The recipe is YAMNet's (Google's ``features.py``): magnitude STFT with a 25 ms periodic Hann window
 (400 samples), a 10 ms hop (160) and a 512-point FFT; 64 HTK mel bands from 125 to 7500 Hz;
 ``log(mel + 0.001)``; then 96-frame (0.96 s) patches every 48 frames (0.48 s).
@@ -19,8 +20,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ser_utils.audio.loading import SAMPLE_RATE
+
 __all__ = [
-    "SAMPLE_RATE",
     "WINDOW_LENGTH",
     "HOP_LENGTH",
     "N_FFT",
@@ -40,7 +42,6 @@ __all__ = [
     "YamnetFrontend",
 ]
 
-SAMPLE_RATE = 16_000  # Hz; YAMNet was trained on 16 kHz mono
 WINDOW_LENGTH = 400  # samples: 25 ms periodic Hann window
 HOP_LENGTH = 160  # samples: 10 ms between STFT frames
 N_FFT = 512  # FFT size: the next power of two above the window

@@ -21,7 +21,6 @@ from ser_utils.yamnet import weights as yamnet_weights
 __all__ = [
     "BLOCKS",
     "EMBEDDING_SIZE",
-    "N_CLASSES",
     "build_yamnet",
     "yamnet_from_tflite",
     "embedding_model",
@@ -47,7 +46,6 @@ BLOCKS = (  # (depthwise stride, pointwise filters) for blocks 1..13
     (1, 1024),
 )
 EMBEDDING_SIZE = 1024
-N_CLASSES = 521  # AudioSet classes
 BATCHNORM_EPSILON = 1e-4  # Google's float release: BatchNorm(center=True, scale=False, epsilon=1e-4)
 
 
@@ -78,7 +76,7 @@ def build_yamnet(
     embeddings = keras.layers.GlobalAveragePooling2D(name="embedding")(x)
     if not include_head:
         return keras.Model(patches, embeddings, name=name)
-    logits = keras.layers.Dense(N_CLASSES, name="logits")(embeddings)
+    logits = keras.layers.Dense(yamnet_weights.N_CLASSES, name="logits")(embeddings)
     scores = keras.layers.Activation("sigmoid", name="scores")(logits)
     return keras.Model(patches, {"embeddings": embeddings, "scores": scores}, name=name)
 

@@ -6,10 +6,11 @@ the convolutions (so each conv has a bias), ReLU6 activations. Dequantising give
 ``(q - zero_point) * scale`` per output channel for kernels, and ``q * input_scale * weight_scale``
 for the int32 biases (the file stores that product as the bias scale).
 
-Files are looked up in one folder, chosen in this order: the ``model_dir`` argument, ``$SER_YAMNET_DIR``,
-``<project>/../shared/models/yamnet`` when it exists, else ``~/.cache/ser_utils/yamnet``. A missing
-file is downloaded there from its public source (checked against its sha256, written atomically);
-offline, ``YamnetFilesError`` names the path and the URL to fetch by hand.
+Files are looked up in one folder, chosen in this order by ``resolve_model_dir`` (the only code that reads
+the environment for them): the ``model_dir`` argument, ``$SER_YAMNET_DIR``, ``<project>/../shared/models/yamnet``
+when it exists, else ``~/.cache/ser_utils/yamnet``. A missing file is downloaded there from its public
+source (checked against its sha256, renamed into place only when complete); offline, ``YamnetFilesError``
+(a ``NeedsUserAction``: the command line exits 3) names the path, the URL and the ways to fix it.
 """
 
 import csv
@@ -22,7 +23,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ser_utils.data.download import DownloadError, download_file
+from ser_utils.io.errors import NeedsUserAction
+from ser_utils.io.http import DownloadError, download_file
 
 __all__ = [
     "MODEL_DIR_ENV_VAR",
@@ -74,8 +76,8 @@ _KERAS_LAYER_FOR_OP = {
 }
 
 
-class YamnetFilesError(FileNotFoundError):
-    """A YAMNet file is missing and could not be downloaded; the message says where to put it."""
+class YamnetFilesError(NeedsUserAction):
+    """A YAMNet file is missing and could not be downloaded; the message says how to get it and where to put it."""
 
 
 def resolve_model_dir(model_dir: Path | str | None = None) -> Path:
@@ -103,8 +105,9 @@ def model_file(kind: str, *, model_dir: Path | str | None = None, download: bool
     if path.is_file():
         return path
     hint = (
-        f"download {spec.url} (sha256 {spec.sha256}) to {path}, "
-        f"or set {MODEL_DIR_ENV_VAR} to a folder holding {spec.name}"
+        f"fetch it with `python -m ser_utils download-yamnet --yamnet-dir {path.parent}` when online, "
+        f"or download {spec.url} (sha256 {spec.sha256}) to {path} by hand, "
+        f"or point --yamnet-dir or ${MODEL_DIR_ENV_VAR} at a folder holding {spec.name}"
     )
     if not download:
         raise YamnetFilesError(f"{path} not found; {hint}")

@@ -112,7 +112,7 @@ def test_new_parameters_regenerate_and_drop_clips_no_longer_listed(tmp_path):
     generate_demo_corpus(dest, n_speakers=1, emotions=("04", "05"))
     assert _wav_files(dest) == clip_names(n_speakers=1, emotions=("04", "05"))
     assert not (dest / "Actor_02").exists()
-    assert not list(dest.rglob("*.partial"))
+    assert not list(dest.rglob(".*.tmp.wav"))  # no temporary file of io.atomic left
     marker = json.loads((dest / corpora.DEMO_MARKER).read_text())
     assert marker["parameters"]["n_speakers"] == 1
 

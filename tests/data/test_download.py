@@ -1,100 +1,16 @@
-"""Tests for ser_utils.data.download against a local HTTP server with Range support (no internet)."""
+"""Tests for ser_utils.data.download (the corpus registry) against a local HTTP server (no internet)."""
 
 import dataclasses
 import hashlib
 import io
 import json
-import socket
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 
-from ser_utils.data.download import (
-    CORPUS_SOURCES,
-    EXIT_FAILURE,
-    EXIT_NEEDS_REGISTRATION,
-    EXIT_OK,
-    DownloadError,
-    download_corpus,
-    download_file,
-    extract_zip,
-    run_download_command,
-)
-
-PAYLOAD = np.random.default_rng(0).integers(0, 256, size=300_000, dtype=np.uint8).tobytes()
-
-
-class FileServer:
-    """Serves ``files`` (path -> bytes) on 127.0.0.1, honouring ``Range: bytes=N-`` unless told not to.
-
-    ``cut_after`` maps a path to a byte count after which the connection is dropped mid-body.
-    ``requests`` records (path, Range header) for every request.
-    """
-
-    def __init__(self):
-        self.files: dict[str, bytes] = {}
-        self.cut_after: dict[str, int] = {}
-        self.honour_range = True
-        self.requests: list[tuple[str, str | None]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                server.requests.append((self.path, self.headers.get("Range")))
-                body = server.files.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                start = 0
-                range_header = self.headers.get("Range")
-                if range_header and server.honour_range:
-                    start = int(range_header.removeprefix("bytes=").rstrip("-"))
-                    if start >= len(body):
-                        self.send_error(416)
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-                else:
-                    self.send_response(200)
-                self.send_header("Content-Length", str(len(body) - start))
-                self.end_headers()
-                cut = server.cut_after.pop(self.path, None)
-                self.wfile.write(body[start:] if cut is None else body[start : start + cut])
-                if cut is not None:
-                    self.close_connection = True
-
-            def log_message(self, *args):  # keep the test output clean
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.01,), daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def server():
-    file_server = FileServer()
-    yield file_server
-    file_server.close()
-
-
-@pytest.fixture
-def closed_port_url():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/corpus.zip"
+from ser_utils.data.download import CORPUS_SOURCES, RegistrationRequired, count_corpus_files, download_corpus
+from ser_utils.io.http import DownloadError
 
 
 def _md5(data: bytes) -> str:
@@ -115,123 +31,6 @@ def _fake_wav(seed: int) -> bytes:
     return b"RIFF" + (len(samples) + 4).to_bytes(4, "little") + b"WAVE" + samples
 
 
-def test_full_download_checks_size_md5_and_sha256(server, tmp_path):
-    server.files["/data.bin"] = PAYLOAD
-    dest = tmp_path / "out" / "data.bin"
-    result = download_file(
-        server.url("/data.bin"),
-        dest=dest,
-        expected_size=len(PAYLOAD),
-        md5=_md5(PAYLOAD),
-        sha256=hashlib.sha256(PAYLOAD).hexdigest(),
-        progress=True,
-    )
-    assert result == dest
-    assert dest.read_bytes() == PAYLOAD
-    assert not dest.with_name("data.bin.part").exists()
-
-
-def test_existing_part_file_is_resumed_with_range(server, tmp_path):
-    server.files["/data.bin"] = PAYLOAD
-    dest = tmp_path / "data.bin"
-    dest.with_name("data.bin.part").write_bytes(PAYLOAD[:123_456])
-    download_file(server.url("/data.bin"), dest=dest, expected_size=len(PAYLOAD), md5=_md5(PAYLOAD), progress=False)
-    assert dest.read_bytes() == PAYLOAD
-    assert server.requests == [("/data.bin", "bytes=123456-")]
-
-
-def test_server_ignoring_range_restarts_from_zero(server, tmp_path):
-    server.files["/data.bin"] = PAYLOAD
-    server.honour_range = False
-    dest = tmp_path / "data.bin"
-    dest.with_name("data.bin.part").write_bytes(PAYLOAD[:1000])
-    download_file(server.url("/data.bin"), dest=dest, md5=_md5(PAYLOAD), progress=False)
-    assert dest.read_bytes() == PAYLOAD
-
-
-def test_broken_transfer_keeps_part_and_next_run_resumes(server, tmp_path):
-    server.files["/data.bin"] = PAYLOAD
-    server.cut_after["/data.bin"] = 100_000
-    dest = tmp_path / "data.bin"
-    part = dest.with_name("data.bin.part")
-    with pytest.raises(DownloadError, match="run again to resume"):
-        download_file(server.url("/data.bin"), dest=dest, expected_size=len(PAYLOAD), progress=False)
-    assert not dest.exists()
-    assert part.read_bytes() == PAYLOAD[:100_000]
-    download_file(server.url("/data.bin"), dest=dest, expected_size=len(PAYLOAD), md5=_md5(PAYLOAD), progress=False)
-    assert dest.read_bytes() == PAYLOAD
-    assert server.requests[-1] == ("/data.bin", "bytes=100000-")
-
-
-def test_complete_file_is_not_fetched_again(server, tmp_path):
-    server.files["/data.bin"] = PAYLOAD
-    dest = tmp_path / "data.bin"
-    download_file(server.url("/data.bin"), dest=dest, expected_size=len(PAYLOAD), progress=False)
-    download_file(server.url("/data.bin"), dest=dest, expected_size=len(PAYLOAD), progress=False)
-    assert len(server.requests) == 1
-
-
-def test_checksum_mismatch_raises_and_deletes_the_part_file(server, tmp_path):
-    server.files["/data.bin"] = PAYLOAD
-    dest = tmp_path / "data.bin"
-    with pytest.raises(DownloadError, match="md5") as caught:
-        download_file(server.url("/data.bin"), dest=dest, md5="0" * 32, progress=False)
-    assert caught.value.url == server.url("/data.bin")
-    assert not dest.exists()
-    assert not dest.with_name("data.bin.part").exists()
-
-
-def test_size_mismatch_raises(server, tmp_path):
-    server.files["/data.bin"] = PAYLOAD
-    with pytest.raises(DownloadError, match="expected 10"):
-        download_file(server.url("/data.bin"), dest=tmp_path / "data.bin", expected_size=10, progress=False)
-
-
-def test_http_error_names_url_and_status(server, tmp_path):
-    with pytest.raises(DownloadError, match="HTTP 404") as caught:
-        download_file(server.url("/missing.zip"), dest=tmp_path / "missing.zip", progress=False)
-    assert server.url("/missing.zip") in str(caught.value)
-
-
-def test_unreachable_url_raises_download_error_naming_it(closed_port_url, tmp_path):
-    with pytest.raises(DownloadError) as caught:
-        download_file(closed_port_url, dest=tmp_path / "corpus.zip", progress=False)
-    assert closed_port_url in str(caught.value)
-
-
-def test_offline_command_prints_one_line_and_fails(closed_port_url, tmp_path, monkeypatch, capsys):
-    patched = dataclasses.replace(CORPUS_SOURCES["ravdess"], url=closed_port_url)
-    monkeypatch.setitem(CORPUS_SOURCES, "ravdess", patched)
-    code = run_download_command("ravdess", tmp_path, progress=False)
-    captured = capsys.readouterr()
-    assert code == EXIT_FAILURE
-    error_lines = captured.err.strip().splitlines()
-    assert len(error_lines) == 1
-    assert closed_port_url in error_lines[0]
-    assert "zenodo.org/records/1188976" in error_lines[0]  # the manual alternative
-    assert "Traceback" not in captured.err + captured.out
-    assert "CC BY-NC-SA 4.0" in captured.out and "10.1371/journal.pone.0196391" in captured.out
-    assert not (tmp_path / "ravdess").exists()  # no empty corpus folder for the registry to trip on
-
-
-def test_extract_zip_refuses_members_outside_the_folder(tmp_path):
-    for evil in ("../evil.txt", "ok/../../evil.txt", "/abs/evil.txt"):
-        archive = tmp_path / "evil.zip"
-        archive.write_bytes(_zip_bytes({"fine.txt": b"ok", evil: b"owned"}))
-        dest = tmp_path / "dest"
-        with pytest.raises(DownloadError, match="unsafe path"):
-            extract_zip(archive, dest=dest)
-        assert not (tmp_path / "evil.txt").exists()
-        assert not dest.exists()  # refused before anything is written
-
-
-def test_extract_zip_reports_a_corrupt_archive(tmp_path):
-    archive = tmp_path / "broken.zip"
-    archive.write_bytes(b"this is not a zip archive")
-    with pytest.raises(DownloadError, match="not a readable zip"):
-        extract_zip(archive, dest=tmp_path / "dest")
-
-
 def test_zip_corpus_is_downloaded_extracted_and_skipped_next_time(server, tmp_path, monkeypatch):
     members = {f"Actor_{actor:02d}/03-01-01-01-01-01-{actor:02d}.wav": _fake_wav(actor) for actor in (1, 2)}
     archive = _zip_bytes(members)
@@ -244,13 +43,13 @@ def test_zip_corpus_is_downloaded_extracted_and_skipped_next_time(server, tmp_pa
     )
     monkeypatch.setitem(CORPUS_SOURCES, "ravdess", patched)
 
-    root = download_corpus("ravdess", dest=tmp_path, progress=False)
+    root = download_corpus("ravdess", dest=tmp_path, n_jobs=2, progress=False)
 
     assert root == tmp_path / "ravdess"
     for name, data in members.items():
         assert (root / name).read_bytes() == data
     assert not (root / "Audio_Speech_Actors_01-24.zip").exists()  # archive removed after extraction
-    assert run_download_command("ravdess", tmp_path, progress=False) == EXIT_OK
+    assert download_corpus("ravdess", dest=tmp_path, n_jobs=2, progress=False) == root
     assert len(server.requests) == 1  # the second run found the marker and fetched nothing
 
 
@@ -260,7 +59,7 @@ def test_zip_corpus_with_wrong_md5_fails_and_extracts_nothing(server, tmp_path, 
     patched = dataclasses.replace(CORPUS_SOURCES["emodb"], url=server.url("/download.zip"), md5="f" * 32)
     monkeypatch.setitem(CORPUS_SOURCES, "emodb", patched)
     with pytest.raises(DownloadError, match="md5"):
-        download_corpus("emodb", dest=tmp_path, progress=False)
+        download_corpus("emodb", dest=tmp_path, n_jobs=2, progress=False)
     assert not (tmp_path / "emodb" / "wav").exists()
 
 
@@ -269,11 +68,11 @@ def test_error_page_instead_of_zip_is_deleted_and_next_run_recovers(server, tmp_
     patched = dataclasses.replace(CORPUS_SOURCES["emodb"], url=server.url("/download.zip"))
     monkeypatch.setitem(CORPUS_SOURCES, "emodb", patched)
     with pytest.raises(DownloadError, match="not a readable zip") as caught:
-        download_corpus("emodb", dest=tmp_path, progress=False)
+        download_corpus("emodb", dest=tmp_path, n_jobs=2, progress=False)
     assert server.url("/download.zip") in str(caught.value)
     assert not (tmp_path / "emodb" / "download.zip").exists()
     server.files["/download.zip"] = _zip_bytes({"wav/03a01Fa.wav": _fake_wav(3), "lablaut/03a01Fa.lab": b"x"})
-    root = download_corpus("emodb", dest=tmp_path, progress=False)
+    root = download_corpus("emodb", dest=tmp_path, n_jobs=2, progress=False)
     assert (root / "wav" / "03a01Fa.wav").read_bytes() == _fake_wav(3)
 
 
@@ -304,13 +103,13 @@ def test_cremad_files_come_from_the_git_tree_listing(server, tmp_path, monkeypat
     )
     monkeypatch.setitem(CORPUS_SOURCES, "cremad", patched)
 
-    root = download_corpus("cremad", dest=tmp_path, progress=False)
+    root = download_corpus("cremad", dest=tmp_path, n_jobs=2, progress=False)
 
     for name, data in wavs.items():
         assert (root / "AudioWAV" / name).read_bytes() == data
     assert (root / "VideoDemographics.csv").read_text().startswith("ActorID")
     fetched = len(server.requests)
-    download_corpus("cremad", dest=tmp_path, progress=False)
+    download_corpus("cremad", dest=tmp_path, n_jobs=2, progress=False)
     assert len(server.requests) == fetched + 2  # only the two listings again; every file was skipped
 
 
@@ -329,7 +128,7 @@ def test_cremad_lfs_pointer_instead_of_audio_is_an_error(server, tmp_path, monke
     )
     monkeypatch.setitem(CORPUS_SOURCES, "cremad", patched)
     with pytest.raises(DownloadError, match="did not return WAV audio"):
-        download_corpus("cremad", dest=tmp_path, progress=False)
+        download_corpus("cremad", dest=tmp_path, n_jobs=2, progress=False)
     assert not (tmp_path / "cremad" / "AudioWAV" / "1001_DFA_ANG_XX.wav").exists()
 
 
@@ -361,7 +160,7 @@ def test_tess_files_are_laid_out_in_speaker_emotion_folders(server, tmp_path, mo
     )
     monkeypatch.setitem(CORPUS_SOURCES, "tess", patched)
 
-    root = download_corpus("tess", dest=tmp_path, progress=False)
+    root = download_corpus("tess", dest=tmp_path, n_jobs=2, progress=False)
 
     assert (root / "OAF_angry" / "OAF_back_angry.wav").read_bytes() == _fake_wav(7)
     assert (root / "YAF_pleasant_surprise" / "YAF_bar_ps.wav").read_bytes() == _fake_wav(8)
@@ -385,28 +184,12 @@ def test_tess_checksum_from_dataverse_is_enforced(server, tmp_path, monkeypatch)
     )
     monkeypatch.setitem(CORPUS_SOURCES, "tess", patched)
     with pytest.raises(DownloadError, match="md5"):
-        download_corpus("tess", dest=tmp_path, progress=False)
-
-
-def test_savee_asks_for_registration(tmp_path, capsys):
-    code = run_download_command("savee", tmp_path, progress=False)
-    captured = capsys.readouterr()
-    assert code == EXIT_NEEDS_REGISTRATION
-    assert "kahlan.eps.surrey.ac.uk/savee" in captured.err
-    assert str(tmp_path / "savee" / "AudioData") in captured.err
-    assert "Traceback" not in captured.err
-
-
-def test_savee_already_in_place_succeeds(tmp_path):
-    clip = tmp_path / "savee" / "ALL" / "DC_a01.wav"
-    clip.parent.mkdir(parents=True)
-    clip.write_bytes(_fake_wav(1))
-    assert run_download_command("savee", tmp_path, progress=False) == EXIT_OK
+        download_corpus("tess", dest=tmp_path, n_jobs=2, progress=False)
 
 
 def test_unknown_corpus_is_a_value_error(tmp_path):
     with pytest.raises(ValueError, match="ravdess"):
-        download_corpus("iemocap", dest=tmp_path)
+        download_corpus("iemocap", dest=tmp_path, n_jobs=2)
 
 
 @pytest.mark.parametrize("name", sorted(CORPUS_SOURCES))
@@ -415,4 +198,28 @@ def test_every_source_names_licence_citation_and_layout(name):
     assert source.licence and source.citation and source.layout
     assert source.method in ("zip", "github_lfs", "dataverse", "registration")
     assert "{root}" in source.manual_hint
-    assert "\n" not in source.manual_hint  # failures must stay one line
+    assert "\n" not in source.manual_hint + source.instructions  # failures must stay one line
+
+
+def test_savee_asks_for_registration_in_one_line(tmp_path):
+    with pytest.raises(RegistrationRequired) as caught:
+        download_corpus("savee", dest=tmp_path, n_jobs=2)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "kahlan.eps.surrey.ac.uk/savee" in message and str(tmp_path / "savee" / "AudioData") in message
+
+
+def test_savee_already_in_place_is_found(tmp_path):
+    clip = tmp_path / "savee" / "ALL" / "DC_a01.wav"
+    clip.parent.mkdir(parents=True)
+    clip.write_bytes(_fake_wav(1))
+    assert download_corpus("savee", dest=tmp_path, n_jobs=2) == tmp_path / "savee"
+    assert count_corpus_files("savee", dest=tmp_path) == 1
+
+
+def test_a_failed_corpus_download_names_the_manual_alternative(closed_port_url, tmp_path, monkeypatch):
+    monkeypatch.setitem(CORPUS_SOURCES, "ravdess", dataclasses.replace(CORPUS_SOURCES["ravdess"], url=closed_port_url))
+    with pytest.raises(DownloadError) as caught:
+        download_corpus("ravdess", dest=tmp_path, n_jobs=2, progress=False)
+    assert closed_port_url in str(caught.value) and "zenodo.org/records/1188976" in str(caught.value)
+    assert not (tmp_path / "ravdess").exists()  # no empty corpus folder for the registry to trip on

@@ -37,7 +37,7 @@ def test_broken_files_are_listed_never_fatal(shared_data, tmp_path):
     (folder / "03-01-05-01-01-01-01.wav").write_bytes(b"RIFF....WAVEfmt garbage")
     (folder / "03-01-06-01-01-01-01.wav").write_bytes(b"")
     sf.write(folder / "recording_from_phone.wav", np.zeros(16000), 16000)
-    manifest, skipped = build_manifest([tmp_path / "mixed"], progress=False)
+    manifest, skipped = build_manifest([tmp_path / "mixed"], progress=False, n_jobs=2)
     assert sorted(manifest["path"].map(lambda p: p.split("/")[-1])) == sorted(p.name for p in good)
     reasons = dict(zip(skipped["path"].map(lambda p: p.split("/")[-1]), skipped["reason"], strict=True))
     empty_reason = reasons["03-01-06-01-01-01-01.wav"]
@@ -72,4 +72,4 @@ def test_usable_rows_and_sampling():
     assert len(usable) == 10 and "" not in set(usable["emotion"])
     sample = sample_clips(usable, max_clips=4, seed=1)
     assert len(sample) == 4 and set(sample["speaker"]) == {"a", "b"} and set(sample["emotion"]) == {"angry", "sad"}
-    assert sample_clips(usable, max_clips=None).equals(usable)
+    assert sample_clips(usable, max_clips=None, seed=0).equals(usable)

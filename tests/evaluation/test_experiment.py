@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 
 from ser_utils.evaluation import experiment
 from ser_utils.evaluation.protocol import speaker_folds
-from ser_utils.features.extraction import FeatureSet
+from ser_utils.io.provenance import run_info
 from ser_utils.models.persistence import CARD_FILE, load_model, model_card
 
 EMOTIONS = ["neutral", "happy", "sad", "angry"]
@@ -35,6 +35,7 @@ def _manifest() -> pd.DataFrame:
 
 
 MANIFEST = _manifest()
+INFO = run_info({"seed": 0}, data_label="toy data", manifest=MANIFEST)
 CLASSES = experiment.class_list(MANIFEST)
 LABELS = experiment.class_indices(MANIFEST, CLASSES)
 ROW_SCALE = 1e-4  # column 0 holds the row number (scaled to be a negligible feature): spies read it back
@@ -66,7 +67,7 @@ def test_class_list_follows_taxonomy_order_and_rejects_unknown_labels():
 
 
 def test_cross_validation_never_trains_on_test_speakers(tmp_path):
-    folds = speaker_folds(MANIFEST, n_folds=4)
+    folds = speaker_folds(MANIFEST, n_folds=4, n_val_speakers=2)
     seen = []
     evaluation = experiment.cross_validate(
         functools.partial(_spy_train, seen),
@@ -77,6 +78,7 @@ def test_cross_validation_never_trains_on_test_speakers(tmp_path):
         classes=CLASSES,
         work_dir=tmp_path,
         card=CARD,
+        seed=0,
     )
     assert evaluation.protocol == "speaker-4fold"
     assert sorted(evaluation.predictions["path"]) == sorted(MANIFEST["path"])
@@ -94,7 +96,13 @@ def test_cross_validation_never_trains_on_test_speakers(tmp_path):
 def test_leaky_run_is_labelled_and_shares_speakers(tmp_path):
     train = functools.partial(_spy_train, [])
     evaluation = experiment.leaky_evaluation(
-        train, name="spy", inputs=INPUTS, manifest=MANIFEST, classes=CLASSES, work_dir=tmp_path
+        train,
+        name="spy",
+        inputs=INPUTS,
+        manifest=MANIFEST,
+        classes=CLASSES,
+        work_dir=tmp_path,
+        seed=0,
     )
     assert evaluation.protocol == experiment.LEAKY_PROTOCOL == "random-leaky"
     assert set(evaluation.predictions["fold"]) == {"random"}
@@ -102,7 +110,7 @@ def test_leaky_run_is_labelled_and_shares_speakers(tmp_path):
 
 def test_record_evaluation_puts_honest_and_leaky_rows_in_one_results_table(tmp_path):
     train = functools.partial(_spy_train, [])
-    folds = speaker_folds(MANIFEST, n_folds=4)
+    folds = speaker_folds(MANIFEST, n_folds=4, n_val_speakers=2)
     honest = experiment.cross_validate(
         train,
         name="spy",
@@ -112,12 +120,21 @@ def test_record_evaluation_puts_honest_and_leaky_rows_in_one_results_table(tmp_p
         classes=CLASSES,
         work_dir=tmp_path / "a",
         card=CARD,
+        seed=0,
     )
     leaky = experiment.leaky_evaluation(
-        train, name="spy", inputs=INPUTS, manifest=MANIFEST, classes=CLASSES, work_dir=tmp_path / "a"
+        train,
+        name="spy",
+        inputs=INPUTS,
+        manifest=MANIFEST,
+        classes=CLASSES,
+        work_dir=tmp_path / "a",
+        seed=0,
     )
     for evaluation in (honest, leaky):
-        experiment.record_evaluation(evaluation, outputs_dir=tmp_path, corpora="demo", features="toy", classes=CLASSES)
+        experiment.record_evaluation(
+            evaluation, outputs_dir=tmp_path, corpora="demo", features="toy", classes=CLASSES, info=INFO
+        )
     results = pd.read_csv(tmp_path / "results.csv", dtype={"fold": str})
     assert set(results["protocol"]) == {"speaker-4fold", "random-leaky"}
     pooled = results.query("fold == 'pooled'").set_index("protocol")
@@ -127,7 +144,7 @@ def test_record_evaluation_puts_honest_and_leaky_rows_in_one_results_table(tmp_p
 
 
 def test_deployable_model_holds_out_validation_speakers_only(tmp_path):
-    folds = speaker_folds(MANIFEST, n_folds=4)
+    folds = speaker_folds(MANIFEST, n_folds=4, n_val_speakers=2)
     seen = []
     _, section = experiment.train_deployable(
         functools.partial(_spy_train, seen),
@@ -136,6 +153,7 @@ def test_deployable_model_holds_out_validation_speakers_only(tmp_path):
         folds=folds,
         classes=CLASSES,
         work_dir=tmp_path,
+        seed=0,
     )
     train_rows, val_rows = seen[0]
     assert len(train_rows) + len(val_rows) == len(MANIFEST)
@@ -143,46 +161,25 @@ def test_deployable_model_holds_out_validation_speakers_only(tmp_path):
 
 
 def test_folds_for_reuses_the_saved_protocol_and_remakes_a_mismatched_one(tmp_path):
-    folds, path = experiment.folds_for(MANIFEST, outputs_dir=tmp_path, corpora="demo", n_folds=4)
+    folds, path = experiment.folds_for(
+        MANIFEST, outputs_dir=tmp_path, corpora="demo", n_folds=4, info=INFO, n_val_speakers=2
+    )
     assert path.name == "folds_demo.json"
     saved = json.loads(path.read_text())
     saved[0]["name"] = "kept"
     path.write_text(json.dumps(saved))
-    again, _ = experiment.folds_for(MANIFEST, outputs_dir=tmp_path, corpora="demo", n_folds=4)
+    again, _ = experiment.folds_for(
+        MANIFEST, outputs_dir=tmp_path, corpora="demo", n_folds=4, info=INFO, n_val_speakers=2
+    )
     assert again[0].name == "kept"
-    other, _ = experiment.folds_for(MANIFEST, outputs_dir=tmp_path, corpora="demo", n_folds=2)
+    other, _ = experiment.folds_for(
+        MANIFEST, outputs_dir=tmp_path, corpora="demo", n_folds=2, info=INFO, n_val_speakers=2
+    )
     assert len(other) == 2
 
 
-def test_align_inputs_keeps_rows_with_every_set_in_manifest_order():
-    def feature_set(name, paths, width):
-        values = np.arange(len(paths) * width, dtype=np.float32).reshape(len(paths), width)
-        return FeatureSet(
-            name=name,
-            paths=tuple(paths),
-            values=values,
-            columns=tuple(f"{name}_{i}" for i in range(width)),
-            failures=pd.DataFrame(),
-            config={},
-            cache_key="",
-            n_cached=0,
-            n_computed=0,
-        )
-
-    paths = list(MANIFEST["path"])
-    first = feature_set("a", paths[::-1], 2)
-    second = feature_set("b", paths[1:], 3)
-    rows, inputs, columns = experiment.align_inputs(MANIFEST, [first, second])
-    assert list(rows["path"]) == paths[1:]
-    assert inputs.shape == (len(paths) - 1, 5) and columns[:3] == ["a_0", "a_1", "b_0"]
-    _, picked, names = experiment.align_inputs(MANIFEST, [first, second], columns=["b_2", "a_0"])
-    assert names == ["b_2", "a_0"] and np.array_equal(picked[:, 1], inputs[:, 0])
-    with pytest.raises(ValueError, match="zzz"):
-        experiment.align_inputs(MANIFEST, [first], columns=["zzz"])
-
-
 def test_per_fold_card_file_is_written(tmp_path):
-    folds = speaker_folds(MANIFEST, n_folds=4)
+    folds = speaker_folds(MANIFEST, n_folds=4, n_val_speakers=2)
     experiment.cross_validate(
         functools.partial(_spy_train, []),
         name="spy",
@@ -192,18 +189,61 @@ def test_per_fold_card_file_is_written(tmp_path):
         classes=CLASSES,
         work_dir=tmp_path,
         card=CARD,
+        seed=0,
     )
     assert (tmp_path / "folds" / "fold1" / CARD_FILE).is_file()
 
 
-def test_standardize_per_speaker_gives_zero_mean_unit_spread_within_each_speaker():
-    speakers = np.repeat(["a", "b"], 5)
-    inputs = np.column_stack([np.arange(10.0), np.r_[np.full(5, 3.0), np.arange(5.0) * 100]])
-    standardized = experiment.standardize_per_speaker(inputs, speakers)
-    for speaker in ("a", "b"):
-        rows = standardized[speakers == speaker]
-        assert np.isclose(rows[:, 0].mean(), 0, atol=1e-6) and np.isclose(rows[:, 0].std(), 1)
-    assert np.allclose(standardized[:5, 1], 0.0)  # a constant feature of one speaker carries nothing
-    assert np.allclose(standardized[5:, 0], standardized[:5, 0])  # the same ramp at another level: same values
-    with pytest.raises(ValueError, match="speaker ids"):
-        experiment.standardize_per_speaker(inputs, speakers[:3])
+def test_evaluate_and_deploy_records_the_scores_and_saves_a_deployable_model_with_them(tmp_path):
+    folds = speaker_folds(MANIFEST, n_folds=4, n_val_speakers=2)
+    run = experiment.evaluate_and_deploy(
+        functools.partial(_spy_train, []),
+        name="spy",
+        features="toy",
+        inputs=INPUTS,
+        manifest=MANIFEST,
+        folds=folds,
+        folds_file="folds_demo.json",
+        classes=CLASSES,
+        card={**CARD, "training": {"variant": "toy"}},
+        work_dir=tmp_path / "spy__toy",
+        outputs_dir=tmp_path / "outputs",
+        corpora="demo",
+        seed=0,
+        info=INFO,
+        training_details=lambda model: {"n_features": int(model.n_features_in_)},
+    )
+    results = pd.read_csv(tmp_path / "outputs" / "results.csv", dtype={"fold": str})
+    assert set(results["fold"]) == {*(fold.name for fold in folds), "pooled", "mean", "std"}
+    assert (tmp_path / "outputs" / "predictions" / "speaker-4fold__spy__toy.csv").is_file()
+    model, card = load_model(run.model_dir)
+    assert run.model_dir == tmp_path / "spy__toy" and hasattr(model, "predict_proba")
+    assert card["protocol"]["folds_file"] == "folds_demo.json" and card["protocol"]["name"] == "deploy-all-speakers"
+    assert card["metrics"]["pooled"]["uar"] == pytest.approx(run.summary["uar"], abs=1e-4)
+    assert card["training"] == {"variant": "toy", "n_features": INPUTS.shape[1]}
+    assert (tmp_path / "spy__toy" / "folds" / "fold1" / CARD_FILE).is_file()
+    assert run.summary["model"] == "spy" and run.summary["features"] == "toy"
+
+
+def test_evaluate_without_deploy_saves_fold_models_only_and_leaky_runs_are_recorded(tmp_path):
+    folds = speaker_folds(MANIFEST, n_folds=4, n_val_speakers=2)
+    common = {"inputs": INPUTS, "manifest": MANIFEST, "classes": CLASSES, "outputs_dir": tmp_path, "corpora": "demo"}
+    common |= {"seed": 0, "info": INFO}
+    honest = experiment.evaluate_and_deploy(
+        functools.partial(_spy_train, []),
+        name="spy",
+        features="toy",
+        folds=folds,
+        folds_file="folds_demo.json",
+        card=CARD,
+        work_dir=tmp_path / "spy",
+        deploy=False,
+        **common,
+    )
+    leaky = experiment.evaluate_leaky(
+        functools.partial(_spy_train, []), name="spy", features="toy", work_dir=tmp_path / "spy", **common
+    )
+    assert honest.model is None and honest.model_dir is None and not (tmp_path / "spy" / CARD_FILE).exists()
+    assert leaky.evaluation.protocol == "random-leaky" and leaky.summary["protocol"] == "random-leaky"
+    results = pd.read_csv(tmp_path / "results.csv", dtype={"fold": str})
+    assert set(results["protocol"]) == {"speaker-4fold", "random-leaky"}

@@ -1,5 +1,6 @@
 """Tests for ser_utils.evaluation.protocol: speaker folds, their JSON round trip, and every saved protocol."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from ser_utils.evaluation.protocol import (
     speaker_folds,
     split_indices,
 )
+from ser_utils.io.provenance import data_fingerprint, run_info
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,8 +58,8 @@ def test_ravdess_like_folds_test_every_speaker_once_and_never_train_on_it():
 
 def test_split_indices_partition_rows_by_speaker():
     manifest = _manifest()
-    fold = speaker_folds(manifest, n_folds=6)[2]
-    parts = split_indices(manifest, fold)
+    fold = speaker_folds(manifest, n_folds=6, n_val_speakers=2)[2]
+    parts = split_indices(manifest, fold, seed=0)
     everything = np.concatenate([parts["train"], parts["val"], parts["test"]])
     assert sorted(everything) == list(range(len(manifest)))
     assert set(manifest.iloc[parts["test"]]["speaker"]) == set(fold.test_speakers)
@@ -66,9 +68,9 @@ def test_split_indices_partition_rows_by_speaker():
 
 def test_one_training_speaker_holds_out_statements_for_validation():
     manifest = _manifest(n_speakers=2)
-    folds = speaker_folds(manifest, n_folds=6)
+    folds = speaker_folds(manifest, n_folds=6, n_val_speakers=2)
     assert len(folds) == 2 and folds[0].val_speakers == ()
-    parts = split_indices(manifest, folds[0])
+    parts = split_indices(manifest, folds[0], seed=0)
     assert len(parts["val"]) > 0
     train_statements = set(manifest.iloc[parts["train"]]["statement"])
     assert not train_statements & set(manifest.iloc[parts["val"]]["statement"])
@@ -80,21 +82,29 @@ def test_check_folds_rejects_a_speaker_in_train_and_test():
         check_folds([leaky])
 
 
-def test_save_and_load_round_trip(tmp_path):
-    folds = speaker_folds(_manifest(), n_folds=6)
-    path = save_folds(folds, tmp_path / "folds_ravdess.json")
+def test_save_and_load_round_trip_with_provenance_beside(tmp_path):
+    manifest = _manifest()
+    folds = speaker_folds(manifest, n_folds=6, n_val_speakers=2)
+    info = run_info({"data_dir": "/home/me/data", "n_folds": 6}, data_label="RAVDESS", manifest=manifest)
+    path = save_folds(folds, tmp_path / "folds_ravdess.json", info=info)
     assert load_folds(path) == folds
+    meta_file = tmp_path / "folds_ravdess.meta.json"
+    meta = json.loads(meta_file.read_text())
+    assert meta["git_commit"] and meta["versions"] and meta["corpora"] == ["ravdess"]
+    assert meta["data_fingerprint"] == data_fingerprint(manifest) and meta["config"]["data_dir"] == "data"
+    assert '"/' not in meta_file.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folds_ravdess.json", "folds_ravdess.meta.json"]
 
 
 def test_random_split_is_leaky_by_design():
     manifest = _manifest()
-    parts = random_split_indices(len(manifest), seed=0)
+    parts = random_split_indices(len(manifest), seed=0, test_fraction=0.2)
     train = set(manifest.iloc[parts["train"]]["speaker"])
     test = set(manifest.iloc[parts["test"]]["speaker"])
     assert train & test
 
 
-SAVED_FOLDS = sorted(REPO.glob("outputs/*/folds_*.json"))
+SAVED_FOLDS = sorted(p for p in REPO.glob("outputs/*/folds_*.json") if not p.name.endswith(".meta.json"))
 
 
 @pytest.mark.skipif(not SAVED_FOLDS, reason="no saved protocol under outputs/ yet (run notebook 03)")

@@ -6,8 +6,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from ser_utils.evaluation.results import predictions_table
-from ser_utils.models.cnn_lstm import CnnLstmSettings, average_models, build_cnn_lstm, fuse_predictions, train_cnn_lstm
+from ser_utils.models.cnn_lstm import CnnLstmSettings, average_models, build_cnn_lstm, train_cnn_lstm
 from ser_utils.models.logmel_input import (
     NO_AUGMENTATION,
     Augmentation,
@@ -19,9 +18,11 @@ from ser_utils.models.logmel_input import (
     mixup_batch,
     stretch_axis,
 )
+from ser_utils.models.training import compile_classifier
 
 N_CLIPS, N_FRAMES, N_MELS, N_CLASSES = 12, 40, 16, 4
-SMALL = {"conv_filters": (8, 8), "lstm_units": 4}
+SMALL = {"conv_filters": (8, 8), "kernel_size": 5, "lstm_units": 4, "dropout_rate": 0.1, "l2": 0.0}
+ATTENTION = {**SMALL, "pooling": "attention"}
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,8 @@ def test_model_outputs_probabilities_and_takes_a_training_step(data, pooling):
         pooling=pooling,
         **SMALL,
     )
-    model.compile("adam", "categorical_crossentropy")
+    assert not model.compiled  # builders leave compiling to compile_classifier
+    compile_classifier(model, learning_rate=1e-3, one_hot=True)
     batch = logmel_dataset(features, labels, n_classes=N_CLASSES, batch_size=N_CLIPS)
     before = [w.copy() for w in model.get_weights()]
     history = model.fit(batch, epochs=1, verbose=0)
@@ -60,7 +62,7 @@ def test_model_outputs_probabilities_and_takes_a_training_step(data, pooling):
 
 def test_training_writes_logs_and_averages_seeds(data, tmp_path):
     features, labels = data
-    settings = CnnLstmSettings(conv_filters=(8,), lstm_units=4, batch_size=6, n_seeds=2)
+    settings = CnnLstmSettings(learning_rate=1e-3, batch_size=6, patience=2, n_seeds=2, conv_filters=(8,), lstm_units=4)
     model = train_cnn_lstm(
         features,
         labels,
@@ -84,15 +86,15 @@ def test_training_writes_logs_and_averages_seeds(data, tmp_path):
 
 
 def test_average_of_one_model_is_that_model():
-    model = build_cnn_lstm(n_frames=N_FRAMES, n_mels=N_MELS, n_classes=N_CLASSES, **SMALL)
+    model = build_cnn_lstm(n_frames=N_FRAMES, n_mels=N_MELS, n_classes=N_CLASSES, **ATTENTION)
     assert average_models([model]) is model
 
 
 def test_model_rejects_bad_arguments():
     with pytest.raises(ValueError, match="pooling"):
-        build_cnn_lstm(n_frames=N_FRAMES, n_mels=N_MELS, n_classes=N_CLASSES, pooling="median")
+        build_cnn_lstm(n_frames=N_FRAMES, n_mels=N_MELS, n_classes=N_CLASSES, **{**ATTENTION, "pooling": "median"})
     with pytest.raises(ValueError, match="n_frames"):
-        build_cnn_lstm(n_frames=4, n_mels=N_MELS, n_classes=N_CLASSES, conv_filters=(8, 8, 8))
+        build_cnn_lstm(n_frames=4, n_mels=N_MELS, n_classes=N_CLASSES, **{**ATTENTION, "conv_filters": (8, 8, 8)})
 
 
 def test_normalizer_is_fitted_per_band_on_training_data(data):
@@ -212,38 +214,12 @@ def test_training_pipeline_augments_and_repeats_for_a_seed(data):
 def test_dataset_rejects_bad_input(data):
     features, labels = data
     with pytest.raises(ValueError, match="n_clips, frames, n_mels"):
-        logmel_dataset(features[0], labels)
+        logmel_dataset(features[0], labels, batch_size=4)
     with pytest.raises(ValueError, match="class indices"):
-        logmel_dataset(features, labels, n_classes=2)
-    with pytest.raises(ValueError, match="needs labels"):
-        logmel_dataset(features, training=True)
+        logmel_dataset(features, labels, n_classes=2, batch_size=4)
+    with pytest.raises(ValueError, match="needs labels and a seed"):
+        logmel_dataset(features, training=True, batch_size=4, seed=0)
+    with pytest.raises(ValueError, match="needs labels and a seed"):
+        logmel_dataset(features, labels, n_classes=N_CLASSES, training=True, batch_size=4)
     with pytest.raises(ValueError, match=">= 0"):
         Augmentation(time_masks=-1)
-
-
-def _predictions(probabilities, *, paths, folds):
-    rows = pd.DataFrame({"path": paths, "corpus": "demo", "speaker": "s", "emotion": "a"})
-    return pd.concat(
-        [
-            predictions_table(rows.iloc[[i]], fold=fold, probabilities=probabilities[[i]], classes=["a", "b"])
-            for i, fold in enumerate(folds)
-        ],
-        ignore_index=True,
-    )
-
-
-def test_fusion_averages_probabilities_clip_by_clip():
-    first = _predictions(np.array([[0.9, 0.1], [0.4, 0.6]]), paths=["x", "y"], folds=["f1", "f2"])
-    second = _predictions(np.array([[0.1, 0.9], [0.0, 1.0]]), paths=["y", "x"], folds=["f2", "f1"])  # other order
-    fused = fuse_predictions([first, second], classes=["a", "b"])
-    np.testing.assert_allclose(fused[["prob_a", "prob_b"]].to_numpy(), [[0.45, 0.55], [0.25, 0.75]])
-    assert list(fused["y_pred"]) == ["b", "b"] and list(fused["path"]) == ["x", "y"]
-    np.testing.assert_allclose(fused["confidence"], [0.55, 0.75])
-
-
-def test_fusion_refuses_other_folds_or_clips():
-    first = _predictions(np.array([[0.9, 0.1], [0.4, 0.6]]), paths=["x", "y"], folds=["f1", "f2"])
-    with pytest.raises(ValueError, match="different folds"):
-        fuse_predictions([first, first.assign(fold="f1")], classes=["a", "b"])
-    with pytest.raises(ValueError, match="different clips"):
-        fuse_predictions([first, first.assign(path=["x", "z"])], classes=["a", "b"])

@@ -1,21 +1,25 @@
-"""Tests for ser_utils.models.dense_mlp: both variants build, normalise with training statistics and take a step."""
+"""Tests for ser_utils.models.dense_mlp: both variants build uncompiled, normalise with training statistics, and
+take a step once compiled."""
 
 import keras
 import numpy as np
 import pytest
 
 from ser_utils.models.dense_mlp import build_seed_mlp, build_tuned_mlp, train_mlp
-from ser_utils.models.training import HISTORY_FILE
+from ser_utils.models.training import HISTORY_FILE, compile_classifier
 
 RNG = np.random.default_rng(0)
 X = (RNG.normal(size=(32, 6)) * 10 + 50).astype(np.float32)
 Y = RNG.integers(0, 4, size=32)
+KNOBS = {"epochs": 1, "batch_size": 8, "patience": 2, "learning_rate": 1e-3, "seed": 0}
 
 
 @pytest.mark.parametrize("build", [build_seed_mlp, build_tuned_mlp])
-def test_builds_softmax_over_classes_and_takes_a_step(build):
+def test_builds_an_uncompiled_softmax_that_takes_a_step_once_compiled(build):
     keras.utils.set_random_seed(0)
     model = build(X, n_classes=4)
+    assert not model.compiled
+    compile_classifier(model, learning_rate=1e-3)
     probabilities = model.predict(X, verbose=0)
     assert probabilities.shape == (32, 4)
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
@@ -39,11 +43,12 @@ def test_normalization_is_adapted_on_training_rows():
 
 
 def test_train_mlp_writes_history_and_rejects_unknown_variant(tmp_path):
-    model = train_mlp(X, Y, X[:8], Y[:8], n_classes=4, work_dir=tmp_path, variant="seed", epochs=1)
-    assert isinstance(model, keras.Model)
+    model = train_mlp(X, Y, X[:8], Y[:8], n_classes=4, work_dir=tmp_path, variant="seed", **KNOBS)
+    assert isinstance(model, keras.Model) and model.compiled
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(1e-3)
     assert (tmp_path / HISTORY_FILE).is_file()
     with pytest.raises(ValueError, match="variant"):
-        train_mlp(X, Y, X, Y, n_classes=4, work_dir=tmp_path, variant="huge")
+        train_mlp(X, Y, X, Y, n_classes=4, work_dir=tmp_path, variant="huge", **KNOBS)
 
 
 def test_rejects_a_single_training_row():

@@ -1,4 +1,4 @@
-"""Tests for YAMNet transfer learning: features.yamnet, models.yamnet_finetune and pipeline.yamnet_study.
+"""Tests for YAMNet transfer learning: features.yamnet and models.yamnet_finetune.
 
 Known answers for pooling, windows and trunk shapes need no weights; everything that runs YAMNet needs its
 TFLite file (``$SER_YAMNET_DIR``, else ``<repo>/../shared/models/yamnet``) and skips without it.
@@ -16,7 +16,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from ser_utils.audio.loading import SAMPLE_RATE
 from ser_utils.features import extraction as feature_extraction
+from ser_utils.features import yamnet as features_yamnet
 from ser_utils.features.cache import file_sha256
 from ser_utils.features.extraction import extract_features
 from ser_utils.features.yamnet import (
@@ -38,9 +40,8 @@ from ser_utils.models.yamnet_finetune import (
     waveform_classifier,
     waveform_input_spec,
 )
-from ser_utils.pipeline.yamnet_study import class_profile, model_comparison, top_classes_by_emotion
 from ser_utils.serving.predictor import INPUT_KINDS, input_function, load_predictor
-from ser_utils.yamnet.frontend import MIN_SAMPLES, SAMPLE_RATE, num_patches
+from ser_utils.yamnet.frontend import MIN_SAMPLES, num_patches
 from ser_utils.yamnet.network import build_yamnet
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,6 +105,10 @@ def trained(tmp_path_factory, clip_files, trunk_config):
         warmup_epochs=1,
         epochs=1,
         batch_size=2,
+        head_learning_rate=1e-3,
+        learning_rate=1e-4,
+        patience=8,
+        seed=0,
     )
     return model, trunk, work_dir
 
@@ -131,6 +136,19 @@ def test_window_gives_exactly_n_patches(n_patches):
     assert window_samples(1) == MIN_SAMPLES
 
 
+def test_building_a_config_does_no_io_and_resolving_fills_the_weights_hash(monkeypatch):
+    def refuse(**kwargs):
+        raise AssertionError("building a config must not look for, hash or download the weights")
+
+    monkeypatch.setattr(features_yamnet, "tflite_sha256", refuse)
+    assert YamnetConfig().weights_sha256 is None and YamnetTrunkConfig(n_patches=2).weights_sha256 is None
+    named = YamnetConfig(weights_sha256="a" * 64)
+    assert features_yamnet.resolve_weights(named) is named
+    monkeypatch.setattr(features_yamnet, "tflite_sha256", lambda: "b" * 64)
+    assert features_yamnet.resolve_weights(YamnetTrunkConfig(n_patches=2)).weights_sha256 == "b" * 64
+    assert waveform_input_spec(YamnetTrunkConfig(n_patches=2))["weights_sha256"] == "b" * 64
+
+
 def test_trunk_shape_matches_the_model_and_leaves_a_block_to_tune():
     model = build_yamnet(include_head=False)
     for block in (1, 6, 11, 12):
@@ -141,54 +159,16 @@ def test_trunk_shape_matches_the_model_and_leaves_a_block_to_tune():
         trunk_shape(frozen_blocks=13)
 
 
-def test_top_classes_by_score_and_by_lift_and_model_comparison_tables():
-    scores = pd.DataFrame({"Speech": [0.9, 0.8, 0.7], "Shout": [0.1, 0.6, 0.9], "Music": [0.0, 0.1, 0.0]})
-    emotions = ["sad", "angry", "angry"]
-    table = top_classes_by_emotion(scores, emotions, top=2, order=["sad", "angry"])
-    assert list(table["emotion"]) == ["sad", "sad", "angry", "angry"]
-    assert list(table["audioset_class"]) == ["Speech", "Shout", "Speech", "Shout"]
-    assert table["mean_score"].iloc[2] == pytest.approx(0.75)
-    lifts = class_profile(scores, emotions, by="lift", order=["sad", "angry"])
-    assert lifts.loc["angry", "Shout"] == pytest.approx(0.75 / (1.6 / 3))
-    distinctive = top_classes_by_emotion(scores, emotions, top=1, by="lift", min_score=0.2)
-    assert dict(zip(distinctive["emotion"], distinctive["audioset_class"], strict=True)) == {
-        "angry": "Shout",
-        "sad": "Speech",
-    }
-    with pytest.raises(ValueError, match="by must be"):
-        class_profile(scores, emotions, by="volume")
-    results = pd.DataFrame(
-        [
-            {
-                "corpora": "demo",
-                "protocol": "speaker-2fold",
-                "model": name,
-                "features": "f",
-                "fold": fold,
-                "wa": value,
-                "uar": value,
-                "macro_f1": value,
-            }
-            for name, base in (("a", 0.4), ("b", 0.6))
-            for fold, value in (("fold1", base), ("fold2", base), ("pooled", base), ("mean", base), ("std", 0.0))
-        ]
-    )
-    comparison = model_comparison(results, corpora="demo", protocol="speaker-2fold")
-    assert list(comparison["model"]) == ["b", "a"] and list(comparison["folds"]) == [2, 2]
-    with pytest.raises(ValueError, match="no rows"):
-        model_comparison(results, corpora="ravdess", protocol="speaker-2fold")
-
-
 @needs_model
 def test_embeddings_have_3072_values_pool_the_trimmed_clip_and_hit_the_cache(clip_files, tmp_path, monkeypatch):
-    from ser_utils.audio.loading import load_audio
+    from ser_utils.audio.prepare import prepare_waveform
     from ser_utils.yamnet.network import embed_waveform, yamnet_from_tflite
 
     cold = extract_features(clip_files, feature_set="yamnet", cache_dir=tmp_path, n_jobs=1, progress=False)
     assert cold.values.shape == (3, 3072) and cold.values.dtype == np.float32
     assert cold.columns == yamnet_columns() and (cold.n_cached, cold.n_computed) == (0, 3)
     assert cold.config["config"]["weights_sha256"] == file_sha256(MODEL_DIR / "yamnet_spectra_in.tflite")
-    trimmed = load_audio(clip_files[2], sr=SAMPLE_RATE, trim_db=YamnetConfig().trim_db)
+    trimmed = prepare_waveform(clip_files[2], sr=SAMPLE_RATE, trim_db=YamnetConfig().trim_db)
     expected = pool_embeddings(embed_waveform(trimmed, backbone=yamnet_from_tflite(include_head=False)))
     np.testing.assert_allclose(cold.values[2], expected, rtol=1e-4, atol=1e-4)
 
@@ -238,7 +218,15 @@ def test_features_kind_rebuilds_yamnet_inputs_for_a_frozen_head_and_a_fold_model
     embeddings = extract_features(clip_files, feature_set="yamnet", cache_dir=None, n_jobs=1, progress=False)
     labels = np.arange(3)
     head = train_baseline(
-        embeddings.values, labels, embeddings.values, labels, kind="logistic_regression", n_classes=3, work_dir=tmp_path
+        embeddings.values,
+        labels,
+        embeddings.values,
+        labels,
+        kind="logistic_regression",
+        n_classes=3,
+        work_dir=tmp_path,
+        seed=0,
+        n_jobs=1,
     )
     fold_model, trunk, _ = trained
     for name, model, features in (("head", head, embeddings), ("fold", fold_model, trunk)):
@@ -263,6 +251,7 @@ def test_finetune_model_builds_and_one_step_moves_only_the_top_blocks(trained, t
     assert model.output_shape == (None, 3)
     assert model.get_layer("patch_embeddings").output.shape[1:] == (trunk_config.n_patches, 1024)
     fresh = build_finetune_classifier(config=trunk_config, n_classes=3)
+    assert model.compiled and not fresh.compiled  # the builder leaves compiling to training.compile_classifier
     top, untouched = model.get_layer("patch_embeddings").layer, fresh.get_layer("patch_embeddings").layer
     for name in ("block12_pointwise", "block13_pointwise"):
         assert not np.allclose(top.get_layer(name).get_weights()[0], untouched.get_layer(name).get_weights()[0])
@@ -297,7 +286,7 @@ def test_waveform_model_equals_the_trunk_model_and_labels_a_44k_file_after_reloa
     sf.write(query / "voice_44k.flac", _voice(220.0, sr=44_100, seconds=1.5), 44_100)
     (query / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
     assert "waveform" in INPUT_KINDS and callable(input_function("waveform"))
-    table = load_predictor(model_dir).predict_files([query / "voice_44k.flac", query / "broken.wav"])
+    table = load_predictor(model_dir).predict_files([query / "voice_44k.flac", query / "broken.wav"], n_jobs=1)
     good, broken = table.iloc[0], table.iloc[1]
     assert good["error"] == "" and good["emotion"] in CLASSES
     assert sum(good[f"prob_{name}"] for name in CLASSES) == pytest.approx(1.0, abs=1e-4)

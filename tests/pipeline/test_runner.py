@@ -6,9 +6,16 @@ from ser_utils.pipeline.workspace import project_root
 ROOT = project_root(__file__)
 
 
-def test_notebooks_are_numbered_in_order():
-    names = [nb.stem for nb in notebook_order(ROOT)]
-    assert names[0] == "01_eda" and names == sorted(names)
+def test_notebook_order_follows_the_numbers_and_skips_unnumbered(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    for name in ("10_later", "02_second", "scratch", "1_unpadded", "01_first"):
+        (tmp_path / "notebooks" / f"{name}.ipynb").write_text("{}")
+    assert [nb.stem for nb in notebook_order(tmp_path)] == ["01_first", "02_second", "10_later"]
+
+
+def test_the_series_is_numbered_without_gaps():
+    numbers = [int(nb.stem[:2]) for nb in notebook_order(ROOT)]
+    assert numbers == list(range(1, len(numbers) + 1)), f"notebook numbers {numbers} skip or repeat"
 
 
 def test_every_notebook_has_a_parameters_cell_and_no_outputs():

@@ -36,13 +36,13 @@ def test_manifest_is_cached_until_the_corpus_changes(tmp_path, write_tone, monke
     monkeypatch.delenv(DATA_ENV_VAR, raising=False)
     write_tone("corpus/Actor_01/03-01-05-01-01-01-01.wav")
     ws = open_workspace(tmp_path / "corpus", root=tmp_path)
-    assert len(ws.manifest()) == 1
+    assert len(ws.manifest(n_jobs=1)) == 1
     write_tone("corpus/Actor_01/03-01-04-01-01-01-01.wav")
-    assert len(ws.manifest()) == 2
+    assert len(ws.manifest(n_jobs=1)) == 2
 
 
 def test_corpus_selection_narrows_manifest_and_label(shared_data, tmp_path, monkeypatch):
     monkeypatch.delenv(DATA_ENV_VAR, raising=False)
     ws = open_workspace(shared_data, corpora=["ravdess"], root=tmp_path)
     assert ws.run_name == "ravdess-tess" and ws.data_label == "RAVDESS"
-    assert set(ws.manifest()["corpus"]) == {"ravdess"}
+    assert set(ws.manifest(n_jobs=1)["corpus"]) == {"ravdess"}

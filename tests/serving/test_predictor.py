@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from ser_utils.audio.loading import SAMPLE_RATE
+from ser_utils.audio.prepare import TRIM_DB
 from ser_utils.features.extraction import extract_features
 from ser_utils.models.baselines import train_baseline
 from ser_utils.models.dense_mlp import train_mlp
@@ -18,6 +20,7 @@ from ser_utils.serving.predictor import INPUT_KINDS, feature_input_spec, input_f
 
 REPO = Path(__file__).resolve().parents[2]
 CLASSES = ["neutral", "happy", "sad"]
+MLP = {"variant": "tuned", "epochs": 1, "batch_size": 32, "patience": 15, "learning_rate": 1e-3, "seed": 0}
 
 
 def _clip(freq: float, *, sr: int, seconds: float = 0.6, seed: int = 0) -> np.ndarray:
@@ -76,9 +79,11 @@ def test_predictor_reproduces_the_training_inputs(trained, tmp_path):
     manifest, features, _, labels = trained
     columns = list(features.columns[:195])
     x = features.values[:, :195]
-    model = train_baseline(x, labels, x, labels, kind="logistic_regression", n_classes=3, work_dir=tmp_path)
+    model = train_baseline(
+        x, labels, x, labels, kind="logistic_regression", n_classes=3, work_dir=tmp_path, seed=0, n_jobs=1
+    )
     model_dir = _save(model, tmp_path / "model", manifest, features, columns)
-    table = load_predictor(model_dir).predict_files(manifest["path"])
+    table = load_predictor(model_dir).predict_files(manifest["path"], n_jobs=2)
     assert (table["error"] == "").all()
     expected = model.predict_proba(x)
     assert np.allclose(table[[f"prob_{c}" for c in CLASSES]].to_numpy(), expected, atol=1e-5)
@@ -87,11 +92,11 @@ def test_predictor_reproduces_the_training_inputs(trained, tmp_path):
 def test_keras_model_on_two_feature_sets_predicts_any_rate_and_reports_broken_files(trained, tmp_path):
     manifest, features, egemaps, labels = trained
     x = np.concatenate([features.values, egemaps.values], axis=1)
-    model = train_mlp(x, labels, x, labels, n_classes=3, work_dir=tmp_path / "fit", epochs=1)
+    model = train_mlp(x, labels, x, labels, n_classes=3, work_dir=tmp_path / "fit", **MLP)
     model_dir = _save(model, tmp_path / "model", manifest, [features, egemaps], None)
     predictor = load_predictor(model_dir)
     assert predictor.classes == CLASSES
-    table = predictor.predict_files(_query_files(tmp_path / "query"))
+    table = predictor.predict_files(_query_files(tmp_path / "query"), n_jobs=2)
     assert list(table["path"].map(lambda p: Path(p).name)) == ["low_8k.wav", "high_44k.flac", "broken.wav"]
     good, broken = table.iloc[:2], table.iloc[2]
     assert (good["error"] == "").all() and good["emotion"].isin(CLASSES).all()
@@ -103,7 +108,7 @@ def test_cli_predict_in_a_fresh_process(trained, tmp_path):
     """An eGeMAPS model: openSMILE inside a process that loaded TensorFlow first can abort it (malloc error,
     not reliably reproducible here), which the predictor avoids by extracting in worker processes."""
     manifest, _, egemaps, labels = trained
-    model = train_mlp(egemaps.values, labels, egemaps.values, labels, n_classes=3, work_dir=tmp_path / "fit", epochs=1)
+    model = train_mlp(egemaps.values, labels, egemaps.values, labels, n_classes=3, work_dir=tmp_path / "fit", **MLP)
     model_dir = _save(model, tmp_path / "model", manifest, egemaps, None)
     query = tmp_path / "query"
     _query_files(query)
@@ -127,3 +132,28 @@ def test_cli_predict_rejects_a_folder_without_a_card(tmp_path):
     from ser_utils.cli import main
 
     assert main(["predict", "--model", str(tmp_path), str(tmp_path), "--out", str(tmp_path / "x.csv")]) == 2
+
+
+def test_serving_and_training_prepare_edge_cases_alike(tmp_path):
+    """The waveform kind (fine-tuned YAMNet serving) and feature extraction refuse and accept the same clips, for
+    the same reasons: both call audio.prepare.prepare_waveform (duration checked before trimming)."""
+    from ser_utils.models.yamnet_finetune import waveform_inputs
+
+    tone = _clip(220, sr=SAMPLE_RATE, seconds=0.03)
+    edge_cases = {
+        "silent.wav": np.zeros(SAMPLE_RATE, np.float32),
+        "30ms.wav": tone,
+        "lead_silence.wav": np.concatenate([np.zeros(SAMPLE_RATE, np.float32), tone / np.abs(tone).max() * 0.3]),
+        "speech.wav": _clip(220, sr=SAMPLE_RATE),
+    }
+    paths = []
+    for name, waveform in edge_cases.items():
+        sf.write(tmp_path / name, waveform, SAMPLE_RATE)
+        paths.append(str(tmp_path / name))
+    spec = {"kind": "waveform", "sample_rate": SAMPLE_RATE, "trim_db": TRIM_DB, "n_samples": 15_600}
+    inputs, serving = waveform_inputs(paths, spec=spec, n_jobs=1)
+    features = extract_features(paths, feature_set="logmel", cache_dir=None, n_jobs=1, progress=False)
+    training = dict(zip(features.failures["path"], features.failures["reason"], strict=True))
+    assert serving == [training.get(path, "") for path in paths]
+    assert serving[0].startswith("silent") and "too short" in serving[1]
+    assert serving[2:] == ["", ""] and inputs.shape == (2, 15_600)

@@ -20,14 +20,13 @@ import soundfile as sf
 import tensorflow as tf
 
 from ser_utils import cli
-from ser_utils.audio.loading import load_audio
+from ser_utils.audio.loading import SAMPLE_RATE, load_audio
 from ser_utils.yamnet import weights as yamnet_weights
 from ser_utils.yamnet.classify import classify_files
 from ser_utils.yamnet.frontend import (
     LOG_OFFSET,
     N_MELS,
     PATCH_FRAMES,
-    SAMPLE_RATE,
     YamnetFrontend,
     frame_patches,
     num_patches,
@@ -146,7 +145,7 @@ def test_frontend_rejects_bad_input():
 def test_backbone_layout():
     model = build_yamnet()
     assert model.output["embeddings"].shape == (None, 1024)
-    assert model.output["scores"].shape == (None, 521)
+    assert model.output["scores"].shape == (None, yamnet_weights.N_CLASSES) == (None, 521)
     assert model.get_layer("stem_conv").output.shape == (None, 48, 32, 32)
     assert model.get_layer("block13_pointwise").output.shape == (None, 3, 2, 1024)
     assert [model.get_layer(f"block{n}_pointwise").filters for n in range(1, 14)] == [f for _, f in BLOCKS]
@@ -320,7 +319,7 @@ def test_classify_files_and_cli(tmp_path, capsys):
     tones = table.loc[table["path"].str.contains("tone_") & (table["rank"] == 1)]
     assert len(tones) == 2 and set(tones["class_name"]) <= TONE_CLASSES
 
-    exit_code = cli.main(["yamnet-classify", str(speech), str(tmp_path), "--top", "2", "--model-dir", str(MODEL_DIR)])
+    exit_code = cli.main(["yamnet-classify", str(speech), str(tmp_path), "--top", "2", "--yamnet-dir", str(MODEL_DIR)])
     out, err = capsys.readouterr()
     assert exit_code == 1  # one file failed; the others were still classified
     assert f"{speech}\n  1. Speech" in out

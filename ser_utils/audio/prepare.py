@@ -1,0 +1,56 @@
+"""One waveform preparation for training-time feature extraction and for serving: decode, check, trim.
+
+The order is fixed, and both paths share it, so a clip that was trained on is never rejected when served:
+
+1. decode and resample to ``sr`` (a path; an array is taken as already at ``sr``);
+2. reject a clip shorter than ``min_seconds`` (before trimming: the length of the recording, not of its speech);
+3. reject a clip whose loudest sample is below ``silence_peak_dbfs`` (nothing to describe);
+4. trim leading and trailing audio quieter than ``trim_db`` below the clip's peak (None: keep it all).
+
+Cropping or padding to a model's window comes after, and belongs to the feature or model that needs it.
+"""
+
+from pathlib import Path
+
+import librosa
+import numpy as np
+
+from ser_utils.audio.loading import MIN_DURATION_S, AudioError, load_audio, require_duration
+
+__all__ = ["TRIM_DB", "SILENCE_PEAK_DBFS", "prepare_waveform"]
+
+TRIM_DB = 30.0  # edge silence this many dB below the peak is trimmed (log-mel and YAMNet features)
+SILENCE_PEAK_DBFS = -70.0  # a clip whose loudest sample is quieter than this holds nothing to describe
+
+
+def prepare_waveform(
+    source: Path | str | np.ndarray,
+    *,
+    sr: int,
+    trim_db: float | None,
+    min_seconds: float = MIN_DURATION_S,
+    silence_peak_dbfs: float = SILENCE_PEAK_DBFS,
+) -> np.ndarray:
+    """A usable mono float32 (samples,) waveform in [-1, 1] at ``sr`` Hz from a file or a (samples,) array.
+
+    Steps in this order: decode (paths), too short (under ``min_seconds`` s, untrimmed), silent (peak under
+    ``silence_peak_dbfs`` dBFS), trim edge silence ``trim_db`` dB below the peak (None: no trim).
+    Raises AudioError naming the source and the reason: ``error.kind`` is "undecodable" (unreadable or too
+    short) or "silent"; ``error.reason`` is the one-line text failure tables record.
+    """
+    if isinstance(source, np.ndarray):
+        name = "waveform"
+        waveform = np.asarray(source, dtype=np.float32)
+        if waveform.ndim != 1 or not np.isfinite(waveform).all():
+            raise AudioError(name, f"must be a finite (samples,) array, got shape {waveform.shape}")
+        require_duration(waveform, sr=sr, min_seconds=min_seconds, source=name)
+    else:
+        name = str(source)
+        waveform = load_audio(source, sr=sr, min_seconds=min_seconds)
+    peak = float(np.max(np.abs(waveform)))
+    if peak < 10 ** (silence_peak_dbfs / 20):
+        level = "digital silence" if peak == 0 else f"peak {20 * np.log10(peak):.1f} dBFS"
+        raise AudioError(name, f"{level}, below {silence_peak_dbfs:.0f} dBFS; nothing to describe", kind="silent")
+    if trim_db is not None:
+        waveform, _ = librosa.effects.trim(waveform, top_db=trim_db)
+    return waveform

@@ -1,0 +1,57 @@
+"""Tests for ser_utils.audio.prepare: the one waveform preparation, its fixed order of checks and its reasons."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ser_utils.audio.loading import SAMPLE_RATE, AudioError
+from ser_utils.audio.prepare import SILENCE_PEAK_DBFS, TRIM_DB, prepare_waveform
+
+SR = SAMPLE_RATE
+
+
+def tone(seconds: float, *, amplitude: float = 0.5) -> np.ndarray:
+    return (amplitude * np.sin(2 * np.pi * 440.0 * np.arange(int(round(seconds * SR))) / SR)).astype(np.float32)
+
+
+def test_a_40_ms_tone_is_too_short_from_a_file_and_from_an_array(tmp_path):
+    sf.write(tmp_path / "blip.wav", tone(0.04), SR)
+    for source in (tmp_path / "blip.wav", tone(0.04)):
+        with pytest.raises(AudioError, match="too short") as caught:
+            prepare_waveform(source, sr=SR, trim_db=TRIM_DB)
+        assert caught.value.kind == "undecodable" and caught.value.reason.startswith("undecodable: is too short")
+
+
+def test_silence_is_rejected_with_its_level():
+    with pytest.raises(AudioError) as caught:
+        prepare_waveform(np.zeros(SR, np.float32), sr=SR, trim_db=TRIM_DB)
+    assert caught.value.kind == "silent"
+    assert caught.value.reason == f"silent: digital silence, below {SILENCE_PEAK_DBFS:.0f} dBFS; nothing to describe"
+    with pytest.raises(AudioError, match=r"peak -80\.0 dBFS"):
+        prepare_waveform(np.full(SR, 1e-4, np.float32), sr=SR, trim_db=None)
+
+
+def test_duration_is_checked_before_trimming():
+    # 1 s of digital silence, then 20 ms of tone: long enough as recorded, though its speech is shorter
+    waveform = np.concatenate([np.zeros(SR, np.float32), tone(0.02)])
+    prepared = prepare_waveform(waveform, sr=SR, trim_db=TRIM_DB)
+    assert len(prepared) < len(waveform) // 2  # the leading silence is trimmed
+    with pytest.raises(AudioError, match="too short"):
+        prepare_waveform(waveform, sr=SR, trim_db=TRIM_DB, min_seconds=2.0)
+
+
+def test_trim_removes_edge_silence_and_none_keeps_everything(tmp_path):
+    waveform = np.concatenate([np.zeros(SR), tone(1.0), np.zeros(SR)]).astype(np.float32)
+    sf.write(tmp_path / "padded.wav", waveform, SR)
+    trimmed = prepare_waveform(tmp_path / "padded.wav", sr=SR, trim_db=40.0)
+    assert 0.9 * SR < len(trimmed) < 1.2 * SR and trimmed.dtype == np.float32
+    assert len(prepare_waveform(waveform, sr=SR, trim_db=None)) == 3 * SR
+
+
+def test_files_are_resampled_and_bad_arrays_rejected(tmp_path):
+    sf.write(tmp_path / "hi.wav", 0.5 * np.sin(np.arange(24_000) * 0.05), 48_000)  # 0.5 s at 48 kHz
+    assert abs(len(prepare_waveform(tmp_path / "hi.wav", sr=SR, trim_db=None)) - SR // 2) <= 1
+    with pytest.raises(AudioError, match="finite"):
+        prepare_waveform(np.full(SR, np.nan, np.float32), sr=SR, trim_db=None)
+    with pytest.raises(AudioError, match="no such file"):
+        prepare_waveform(tmp_path / "missing.wav", sr=SR, trim_db=None)

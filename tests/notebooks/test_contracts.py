@@ -1,0 +1,172 @@
+"""Notebook contracts: each notebook, executed by papermill on the synthetic demo corpus with tiny parameters,
+writes its charts and tables, and the numbers in them are sane (scores in [0, 1], counts that add up, saved
+models whose cards agree with ``results.csv``).
+
+The notebooks run once, in order, into a temporary folder; every expected file must be (re)written by that
+run, so a notebook that silently skips a chart fails here even when an older copy exists.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import papermill
+import pytest
+
+from ser_utils.data.demo_corpus import generate_demo_corpus
+from ser_utils.pipeline.runner import notebook_order
+from ser_utils.pipeline.workspace import open_workspace, project_root
+
+ROOT = project_root(Path(__file__))
+TINY = {"MAX_CLIPS": 48, "N_FOLDS": 2, "SEED": 0}
+PARAMETERS = {
+    "01_eda": {"N_AUDIO_PLAYERS": 1},
+    "02_features": {"MAX_CLIPS": 48, "CV_FOLDS": 2, "TSNE_PERPLEXITY": 5.0},
+    "03_baselines_dense": {**TINY, "EPOCHS": 1},
+    "04_cnn_lstm": {**TINY, "EPOCHS": 1},
+    "05_yamnet_transfer": {**TINY, "MLP_EPOCHS": 1, "WARMUP_EPOCHS": 1, "FINETUNE_EPOCHS": 1, "N_PATCHES": 2},
+}
+SCORES = ["wa", "uar", "macro_f1"]
+
+
+@pytest.fixture(scope="module")
+def run():
+    """Execute every numbered notebook once; returns (workspace, start time, {stem: error or None})."""
+    demo_dir = generate_demo_corpus(ROOT / "artifacts" / "demo_corpus", n_speakers=8)  # what a run without data uses
+    ws = open_workspace(demo_dir, root=ROOT)
+    assert ws.is_demo and ws.run_name == "demo"
+    started = time.time() - 1
+    errors = {}
+    out_dir = ROOT / "artifacts" / "contract_runs"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for notebook in notebook_order(ROOT):
+        try:
+            papermill.execute_notebook(
+                notebook,
+                out_dir / notebook.name,
+                parameters={**PARAMETERS.get(notebook.stem, {}), "DATA_DIR": str(ws.data_dir)},
+                cwd=notebook.parent,
+                progress_bar=False,
+                kernel_name="python3",
+            )
+            errors[notebook.stem] = None
+        except papermill.PapermillExecutionError as error:
+            errors[notebook.stem] = f"{error.ename}: {error.evalue}"
+    return ws, started, errors
+
+
+def fresh(path: Path, started: float) -> Path:
+    assert path.is_file(), f"{path.relative_to(ROOT)} was not written"
+    assert path.stat().st_mtime >= started, f"{path.relative_to(ROOT)} is left over from an earlier run"
+    return path
+
+
+def table(ws, name: str, started: float) -> pd.DataFrame:
+    path = fresh(ws.outputs_dir / f"{name}.csv", started)
+    meta = json.loads(fresh(ws.outputs_dir / f"{name}.meta.json", started).read_text())
+    assert meta["git_commit"] and meta["versions"], f"{name}.meta.json lacks provenance"
+    assert "/" + ROOT.parts[1] + "/" not in json.dumps(meta), f"{name}.meta.json records an absolute path"
+    frame = pd.read_csv(path)
+    assert len(frame), f"{name}.csv is empty"
+    return frame
+
+
+def charts(ws, stem: str, started: float, count: int) -> None:
+    written = sorted(p.name for p in ws.charts_dir.glob(f"{stem[:2]}_*.png") if p.stat().st_mtime >= started)
+    assert len(written) == count, f"{stem} wrote charts {written}, expected {count}"
+    assert all(p.stat().st_size > 10_000 for p in ws.charts_dir.glob(f"{stem[:2]}_*.png")), "a chart is blank"
+
+
+def results_rows(ws, started: float, model: str, features: str) -> pd.DataFrame:
+    results = pd.read_csv(fresh(ws.outputs_dir / "results.csv", started), dtype={"fold": str})
+    rows = results[
+        results["model"].eq(model) & results["features"].eq(features) & results["protocol"].eq("speaker-2fold")
+    ]
+    assert len(rows), f"results.csv has no speaker-2fold rows for {model} on {features}"
+    assert rows[SCORES].stack().between(0, 1).all()
+    assert set(rows["fold"]) >= {"fold1", "fold2", "pooled", "mean", "std"}
+    return rows
+
+
+def card_matches_results(model_dir: Path, rows: pd.DataFrame, started: float) -> None:
+    card = json.loads(fresh(model_dir / "model_card.json", started).read_text())
+    pooled = rows.set_index("fold").loc["pooled"]
+    for metric in SCORES:
+        assert card["metrics"]["pooled"][metric] == pytest.approx(pooled[metric]), metric
+    assert (model_dir / card["model_file"]).is_file()
+
+
+def check_ran(run, stem: str):
+    ws, started, errors = run
+    if errors.get(stem):
+        pytest.fail(f"{stem} failed: {errors[stem]}")
+    return ws, started
+
+
+def test_01_eda_counts_add_up(run):
+    ws, started = check_ran(run, "01_eda")
+    charts(ws, "01_eda", started, 5)
+    emotions = table(ws, "emotion_distribution", started)
+    datasets = table(ws, "dataset_distribution", started)
+    assert emotions["total"].sum() == datasets["clips"].sum() == len(ws.manifest(n_jobs=2))
+    assert emotions["share"].sum() == pytest.approx(1.0, abs=0.01)
+    confounds = table(ws, "label_confounds", started)["cramers_v"].dropna()  # undefined for one corpus
+    assert len(confounds) and confounds.between(0, 1).all()
+    for name in ("speaker_distribution", "format_distribution"):
+        table(ws, name, started)
+
+
+def test_02_features_cover_the_clips_and_score_sanely(run):
+    ws, started = check_ran(run, "02_features")
+    charts(ws, "02_features", started, 6)
+    sets = table(ws, "features_sets", started)
+    assert set(sets["feature_set"]) >= {"handcrafted", "egemaps", "logmel"}
+    assert (sets["clips"] + sets["failed"]).eq(PARAMETERS["02_features"]["MAX_CLIPS"]).all()
+    speaker = table(ws, "features_speaker_vs_emotion", started)
+    assert speaker[["wa", "uar", "chance"]].stack().between(0, 1).all()
+    assert table(ws, "features_mutual_information", started).shape[0] > 10
+    variants = table(ws, "features_tonnetz_variants", started)
+    assert variants["uar_mean"].between(0, 1).all()
+
+
+def test_03_models_are_scored_saved_and_labelled(run):
+    ws, started = check_ran(run, "03_baselines_dense")
+    charts(ws, "03_baselines_dense", started, 5)
+    comparison = table(ws, "03_model_comparison", started)
+    assert comparison[["wa_pooled", "uar_pooled", "macro_f1_pooled"]].stack().between(0, 1).all()
+    leaky = comparison["protocol"].eq("random-leaky")
+    assert leaky.sum() == 2 and leaky.iloc[-2:].all(), "leaky rows are labelled and listed after honest ones"
+    per_class = table(ws, "03_per_class", started)
+    assert per_class[["precision", "recall", "f1"]].stack().between(0, 1).all()
+    rates = table(ws, "03_confusion_normalised_best", started).set_index("true")
+    assert rates.sum(axis=1).to_numpy() == pytest.approx(1.0)
+    for model in ("svm", "logistic_regression", "random_forest", "gradient_boosting", "mlp_tuned"):
+        card_matches_results(
+            ws.artifacts_dir / f"{model}__handcrafted+egemaps",
+            results_rows(ws, started, model, "handcrafted+egemaps"),
+            started,
+        )
+
+
+def test_04_cnn_lstm_is_scored_and_saved(run):
+    ws, started = check_ran(run, "04_cnn_lstm")
+    charts(ws, "04_cnn_lstm", started, 4)
+    epochs = table(ws, "cnn_lstm_epochs", started)
+    assert epochs["epochs"].eq(PARAMETERS["04_cnn_lstm"]["EPOCHS"]).all()
+    assert table(ws, "cnn_lstm_per_class", started)["recall"].between(0, 1).all()
+    card_matches_results(ws.artifacts_dir / "cnn_lstm", results_rows(ws, started, "cnn_lstm", "logmel"), started)
+
+
+def test_05_yamnet_models_are_scored_and_saved(run):
+    ws, started = check_ran(run, "05_yamnet_transfer")
+    charts(ws, "05_yamnet_transfer", started, 5)
+    comparison = table(ws, "05_model_comparison", started)
+    assert comparison[["wa", "uar", "macro_f1"]].stack().between(0, 1).all()
+    assert table(ws, "05_audioset_classes", started).shape[0] > 0
+    for model, features in [
+        ("yamnet_frozen_logreg", "yamnet-embeddings"),
+        ("yamnet_frozen_mlp", "yamnet-embeddings"),
+        ("yamnet_finetuned", "yamnet-waveform"),
+    ]:
+        card_matches_results(ws.artifacts_dir / model, results_rows(ws, started, model, features), started)

@@ -1,0 +1,71 @@
+"""Tests for ser_utils.pipeline.configs: every knob is required, bad values fail with a usable message."""
+
+import dataclasses
+
+import pytest
+
+from ser_utils.pipeline.configs import EdaConfig, ExperimentConfig, FeaturesConfig, TransferConfig
+
+EXPERIMENT = {
+    "data_dir": None,
+    "corpora": None,
+    "max_clips": 160,
+    "n_folds": 3,
+    "n_val_speakers": 2,
+    "epochs": 5,
+    "patience": 15,
+    "batch_size": 32,
+    "learning_rate": 1e-3,
+    "n_jobs": 2,
+    "seed": 0,
+}
+TRANSFER = {
+    **{key: EXPERIMENT[key] for key in ("data_dir", "corpora", "max_clips", "n_folds", "n_val_speakers", "seed")},
+    "mlp_epochs": 2,
+    "mlp_learning_rate": 1e-3,
+    "warmup_epochs": 2,
+    "finetune_epochs": 1,
+    "finetune_blocks": 2,
+    "n_patches": 4,
+    "learning_rate": 1e-4,
+    "head_learning_rate": 1e-3,
+    "batch_size": 32,
+    "patience": 8,
+    "top_classes": 5,
+    "min_class_score": 0.002,
+    "tsne_perplexity": 30.0,
+    "n_jobs": 1,
+}
+
+
+@pytest.mark.parametrize("config", [EdaConfig, FeaturesConfig, ExperimentConfig, TransferConfig])
+def test_configs_hold_no_defaults(config):
+    fields = dataclasses.fields(config)
+    assert all(f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING for f in fields)
+
+
+def test_transfer_config_counts_frozen_blocks_and_rejects_tuning_every_block():
+    assert TransferConfig(**TRANSFER).frozen_blocks == 11
+    with pytest.raises(ValueError, match="finetune_blocks"):
+        TransferConfig(**{**TRANSFER, "finetune_blocks": 13})
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"n_folds": 1}, "n_folds >= 2"),
+        ({"epochs": 0}, "epochs"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"max_clips": 4}, "too few"),
+    ],
+)
+def test_experiment_config_rejects_bad_values(changes, message):
+    with pytest.raises(ValueError, match=message):
+        ExperimentConfig(**{**EXPERIMENT, **changes})
+
+
+def test_eda_and_features_configs_reject_bad_values():
+    with pytest.raises(ValueError, match="n_audio_players"):
+        EdaConfig(data_dir=None, corpora=None, n_audio_players=-1, n_jobs=1, seed=0)
+    with pytest.raises(ValueError, match="cv_folds"):
+        FeaturesConfig(data_dir=None, corpora=None, max_clips=None, n_jobs=1, seed=0, cv_folds=1, tsne_perplexity=30.0)
