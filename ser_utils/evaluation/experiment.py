@@ -13,7 +13,7 @@ with ``predict_proba``; Keras families write ``training_history.csv`` into ``wor
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import keras
@@ -52,14 +52,17 @@ TrainFn = Callable[..., object]
 
 @dataclass(frozen=True)
 class Evaluation:
-    """One model's predictions under one protocol: per-clip ``predictions`` (results.predictions_table
-    rows of every fold), Keras ``histories`` (fold, epoch, loss …; empty for scikit-learn), seconds spent."""
+    """One model's predictions under one protocol: per-clip ``predictions`` of the test speakers
+    (results.predictions_table rows of every fold), Keras ``histories`` (fold, epoch, loss …; empty for
+    scikit-learn), seconds spent, and ``val_predictions`` of each fold's validation speakers (empty when a
+    protocol has none). Scikit-learn baselines refit on their validation rows, so theirs are in-sample."""
 
     model: str
     protocol: str
     predictions: pd.DataFrame
     histories: pd.DataFrame
     fit_seconds: float
+    val_predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -147,18 +150,16 @@ def cross_validate(
     """
     _check_aligned(inputs, manifest)
     labels = class_indices(manifest, classes)
-    tables, histories, seconds = [], [], 0.0
+    tables, val_tables, histories, seconds = [], [], [], 0.0
     for fold in folds:
         parts = protocol.split_indices(manifest, fold, seed=seed)
         fold_dir = Path(work_dir) / FOLDS_DIR / fold.name
         model, elapsed = _train(train_fn, inputs, labels, parts, n_classes=len(classes), work_dir=fold_dir, seed=seed)
         seconds += elapsed
-        probabilities = predict_probabilities(model, inputs[parts["test"]], n_classes=len(classes))
-        tables.append(
-            predictions_table(
-                manifest.iloc[parts["test"]], fold=fold.name, probabilities=probabilities, classes=classes
-            )
-        )
+        for split, collected in (("test", tables), ("val", val_tables)):
+            probabilities = predict_probabilities(model, inputs[parts[split]], n_classes=len(classes))
+            rows = manifest.iloc[parts[split]]
+            collected.append(predictions_table(rows, fold=fold.name, probabilities=probabilities, classes=classes))
         histories.append(_history(fold_dir, fold.name))
         fold_card = {
             **card,
@@ -172,6 +173,7 @@ def cross_validate(
         predictions=pd.concat(tables, ignore_index=True),
         histories=pd.concat(histories, ignore_index=True),
         fit_seconds=seconds,
+        val_predictions=pd.concat(val_tables, ignore_index=True),
     )
 
 
@@ -212,21 +214,25 @@ def record_evaluation(
 ) -> pd.DataFrame:
     """Write the predictions and training histories and merge the scores into ``results.csv``.
 
-    Files: ``predictions/<protocol>__<model>__<features>.csv``, ``training_history/<protocol>__<model>__<features>.csv``
+    Files: ``predictions/<protocol>__<model>__<features>.csv`` (and ``predictions/validation/…`` for the
+    validation speakers), ``training_history/<protocol>__<model>__<features>.csv``
     (Keras only; one row per fold and epoch) and ``results.csv`` rows per fold, pooled, mean and std
     (``fit_seconds`` column), each with ``info`` (``provenance.run_info``) in a ``.meta.json``. Returns the
     score rows.
     """
     outputs_dir = Path(outputs_dir)
     stem = f"{evaluation.model}__{features}"
-    write_predictions(
-        evaluation.predictions,
-        outputs_dir=outputs_dir,
-        model=evaluation.model,
-        protocol=evaluation.protocol,
-        features=features,
-        info=info,
-    )
+    for split, predictions in (("test", evaluation.predictions), ("val", evaluation.val_predictions)):
+        if len(predictions):
+            write_predictions(
+                predictions,
+                outputs_dir=outputs_dir,
+                model=evaluation.model,
+                protocol=evaluation.protocol,
+                features=features,
+                info=info,
+                split=split,
+            )
     if len(evaluation.histories):
         name = f"{evaluation.protocol}__{stem}"
         write_table(evaluation.histories, name, outputs_dir=outputs_dir / "training_history", info=info)

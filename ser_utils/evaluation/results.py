@@ -17,6 +17,7 @@ from ser_utils.io.provenance import meta_path, write_meta, write_table
 
 __all__ = [
     "RESULT_KEYS",
+    "PREDICTION_SPLITS",
     "metrics_summary",
     "predictions_table",
     "write_predictions",
@@ -26,6 +27,7 @@ __all__ = [
 
 # A results row is identified by these; re-running a model replaces its rows and nothing else.
 RESULT_KEYS = ("corpora", "protocol", "model", "features")
+PREDICTION_SPLITS = ("test", "val")  # held-out speakers; each fold's validation speakers
 
 
 def predictions_table(rows: pd.DataFrame, *, fold: str, probabilities: np.ndarray, classes) -> pd.DataFrame:
@@ -47,17 +49,32 @@ def predictions_table(rows: pd.DataFrame, *, fold: str, probabilities: np.ndarra
 
 
 def write_predictions(
-    predictions: pd.DataFrame, *, outputs_dir: Path, model: str, protocol: str, features: str, info: dict
+    predictions: pd.DataFrame,
+    *,
+    outputs_dir: Path,
+    model: str,
+    protocol: str,
+    features: str,
+    info: dict,
+    split: str = "test",
 ) -> Path:
     """Write ``outputs/<run>/predictions/<protocol>__<model>__<features>.csv`` and its ``.meta.json``
-    (``info`` from ``provenance.run_info``) atomically; returns the CSV's path."""
-    path = _predictions_path(outputs_dir, model=model, protocol=protocol, features=features)
+    (``info`` from ``provenance.run_info``) atomically; returns the CSV's path.
+
+    ``split="test"``: the held-out speakers' predictions, the ones every score comes from. ``split="val"``:
+    each fold's validation speakers (``predictions/validation/``), for fitting post-hoc steps such as
+    calibration without touching the test speakers.
+    """
+    path = _predictions_path(outputs_dir, model=model, protocol=protocol, features=features, split=split)
     return write_table(predictions, path.stem, outputs_dir=path.parent, info=info)
 
 
-def read_predictions(outputs_dir: Path, *, model: str, protocol: str, features: str) -> pd.DataFrame:
+def read_predictions(
+    outputs_dir: Path, *, model: str, protocol: str, features: str, split: str = "test"
+) -> pd.DataFrame:
     """Read predictions written by ``write_predictions``."""
-    return pd.read_csv(_predictions_path(outputs_dir, model=model, protocol=protocol, features=features))
+    path = _predictions_path(outputs_dir, model=model, protocol=protocol, features=features, split=split)
+    return pd.read_csv(path, dtype={"fold": str, "speaker": str, "path": str})
 
 
 def record_results(
@@ -106,8 +123,11 @@ def _record_provenance(path: Path, *, keys: dict, info: dict) -> None:
     write_meta(path, {"keys": list(RESULT_KEYS), "runs": runs})
 
 
-def _predictions_path(outputs_dir: Path, *, model: str, protocol: str, features: str) -> Path:
-    return Path(outputs_dir) / "predictions" / f"{protocol}__{model}__{features}.csv"
+def _predictions_path(outputs_dir: Path, *, model: str, protocol: str, features: str, split: str) -> Path:
+    if split not in PREDICTION_SPLITS:
+        raise ValueError(f"split must be one of {PREDICTION_SPLITS}, got {split!r}")
+    folder = Path(outputs_dir) / "predictions"
+    return (folder if split == "test" else folder / "validation") / f"{protocol}__{model}__{features}.csv"
 
 
 def metrics_summary(scores: pd.DataFrame) -> dict:

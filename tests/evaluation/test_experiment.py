@@ -11,6 +11,7 @@ from sklearn.linear_model import LogisticRegression
 
 from ser_utils.evaluation import experiment
 from ser_utils.evaluation.protocol import speaker_folds
+from ser_utils.evaluation.results import read_predictions
 from ser_utils.io.provenance import run_info
 from ser_utils.models.persistence import CARD_FILE, load_model, model_card
 
@@ -88,6 +89,8 @@ def test_cross_validation_never_trains_on_test_speakers(tmp_path):
         assert set(MANIFEST.iloc[val_rows]["speaker"]) == set(fold.val_speakers)
         tested = evaluation.predictions.query("fold == @fold.name")["speaker"]
         assert set(tested) == set(fold.test_speakers)
+        validated = evaluation.val_predictions.query("fold == @fold.name")["speaker"]
+        assert set(validated) == set(fold.val_speakers)
         model, card = load_model(tmp_path / "folds" / fold.name)
         assert card["protocol"]["test_speakers"] == list(fold.test_speakers)
         assert hasattr(model, "predict_proba")
@@ -141,6 +144,9 @@ def test_record_evaluation_puts_honest_and_leaky_rows_in_one_results_table(tmp_p
     assert pooled.loc["speaker-4fold", "wa"] > 0.5
     assert (tmp_path / "predictions" / "speaker-4fold__spy__toy.csv").is_file()
     assert (tmp_path / "predictions" / "random-leaky__spy__toy.csv").is_file()
+    validation = read_predictions(tmp_path, model="spy", protocol="speaker-4fold", features="toy", split="val")
+    assert set(validation["speaker"]) == {s for fold in folds for s in fold.val_speakers}
+    assert not (tmp_path / "predictions" / "validation" / "random-leaky__spy__toy.csv").exists()
 
 
 def test_deployable_model_holds_out_validation_speakers_only(tmp_path):
