@@ -97,6 +97,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--only", nargs="*", default=None, help="notebook prefixes to run, e.g. 01 02")
     run.add_argument("--jobs", type=int, default=None, help="N_JOBS of every notebook that has it (default: theirs)")
 
+    report = commands.add_parser(
+        "report",
+        help="re-render a run's HTML report, or (--readme) regenerate README's results section",
+        epilog=EPILOG,
+    )
+    report.add_argument("--run", default=None, help="run folder under outputs/ (default: ravdess-tess)")
+    report.add_argument("--readme", action="store_true", help="rewrite README.md between the results markers")
+    report.add_argument("--profile", choices=["quick", "full"], default=None, help="the run's profile (HTML only)")
+
     yamnet = commands.add_parser(
         "yamnet-classify", help="top AudioSet classes of audio files with YAMNet", epilog=EPILOG
     )
@@ -180,6 +189,30 @@ def _run(args) -> int:
     return ExitCode.OK
 
 
+def _report(args) -> int:
+    from ser_utils.pipeline.report import README_RUN, run_data_label, update_readme, write_report
+    from ser_utils.pipeline.workspace import project_root
+
+    root = project_root()
+    run_name = args.run or README_RUN
+    outputs_dir = root / "outputs" / run_name
+    if not outputs_dir.is_dir():
+        raise ValueError(f"no run {run_name!r}: {outputs_dir} does not exist; pass --run with a folder of outputs/")
+    if args.readme:
+        changed = update_readme(root / "README.md", outputs_dir=outputs_dir, run_name=run_name)
+        print(f"README.md results {'rewritten' if changed else 'already up to date'} from outputs/{run_name}/")
+        return ExitCode.OK
+    if args.profile is None:
+        raise ValueError("say which profile the run used: --profile quick or --profile full")
+    executed = sorted((outputs_dir / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if not executed:
+        raise ValueError(f"no executed notebooks in {outputs_dir / 'notebooks'}; run them first (run command)")
+    label = run_data_label(outputs_dir, run_name=run_name)
+    index = write_report(executed, root=root, run_name=run_name, data_label=label, profile=args.profile)
+    print(f"report: {index}")
+    return ExitCode.OK
+
+
 def _yamnet_classify(args) -> int:
     from ser_utils.yamnet.classify import classify_files
 
@@ -250,6 +283,7 @@ COMMANDS = {
     "download": _download,
     "download-yamnet": _download_yamnet,
     "run": _run,
+    "report": _report,
     "yamnet-classify": _yamnet_classify,
     "predict": _predict,
     "features": _features,

@@ -1,8 +1,10 @@
 """Shared fixtures: where ../shared lives, small generated audio files, a local HTTP file server."""
 
+import io
 import os
 import socket
 import threading
+import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -115,3 +117,17 @@ def closed_port_url():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}/corpus.zip"
+
+
+@pytest.fixture
+def zip_bytes():
+    """``zip_bytes({"member/name": b"data", ...})``: the bytes of a zip archive holding those members."""
+
+    def build(members: dict[str, bytes]) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for name, data in members.items():
+                archive.writestr(name, data)
+        return buffer.getvalue()
+
+    return build

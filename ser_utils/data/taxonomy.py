@@ -8,6 +8,10 @@ __all__ = [
     "SAVEE_EMOTIONS",
     "EMODB_EMOTIONS",
     "OUT_OF_TAXONOMY",
+    "AROUSAL_LEVELS",
+    "VALENCE_LEVELS",
+    "AROUSAL",
+    "VALENCE",
 ]
 
 # Order is fixed: it is the class index order of every model and confusion matrix.
@@ -63,4 +67,33 @@ EMODB_EMOTIONS = {
 # Why a raw label without a unified emotion is kept in the manifest but not trained on.
 OUT_OF_TAXONOMY = {
     "boredom (Langeweile)": "boredom has no counterpart in the unified taxonomy; excluded from training",
+}
+
+# Where each emotion sits on Russell's circumplex (arousal × valence), binarised for arousal as in most SER
+# papers (e.g. Schuller et al. 2009's benchmark mappings): neutral, calm and sad are low arousal; angry, happy,
+# fearful and surprised high. Two placements are choices, not facts: disgust is high arousal here (most
+# circumplex studies put it at medium-to-high arousal; Schuller et al. 2009 put EmoDB's disgust low), and
+# surprised is positive valence (surprise is valence-ambiguous; TESS labels it "pleasant surprise" and RAVDESS
+# does not say, so we follow TESS). Neutral sits at the centre of valence; calm is low-arousal positive.
+AROUSAL_LEVELS = ("low", "high")
+VALENCE_LEVELS = ("negative", "neutral", "positive")
+AROUSAL = {
+    "neutral": "low",
+    "calm": "low",
+    "happy": "high",
+    "sad": "low",
+    "angry": "high",
+    "fearful": "high",
+    "disgust": "high",
+    "surprised": "high",
+}
+VALENCE = {
+    "neutral": "neutral",
+    "calm": "positive",
+    "happy": "positive",
+    "sad": "negative",
+    "angry": "negative",
+    "fearful": "negative",
+    "disgust": "negative",
+    "surprised": "positive",
 }

@@ -9,6 +9,7 @@ or ``model.joblib`` (a scikit-learn pipeline whose scaler is inside), and ``mode
     metrics   {"protocol", "pooled": {wa, uar, macro_f1}, "mean", "std", "per_fold": {fold: {...}}},
     training  {hyper-parameters, seed, ...},
     data      {"label", "corpora", "n_clips", "manifest_hash"},
+    calibration {"temperature", "fitted_on", ...}: optional; the predictor divides log-probabilities by it,
     git_commit, created_utc, python, versions.
 """
 
@@ -30,6 +31,9 @@ __all__ = [
     "model_card",
     "save_model",
     "read_card",
+    "update_card",
+    "deployable_models",
+    "fold_model_families",
     "load_model",
     "predict_probabilities",
 ]
@@ -105,6 +109,43 @@ def read_card(model_dir: Path) -> dict:
     if not card_path.is_file():
         raise ValueError(f"{model_dir} holds no {CARD_FILE}; pass a folder written by artifacts.save_model")
     return json.loads(card_path.read_text())
+
+
+def update_card(model_dir: Path, **sections) -> dict:
+    """Replace or add top-level ``sections`` of a saved model's card (e.g. ``calibration={...}``) atomically;
+    the model file is untouched. Returns the new card."""
+    card = {**read_card(model_dir), **sections}
+    missing = [key for key in REQUIRED_CARD_KEYS if key not in card]
+    if missing:
+        raise ValueError(f"an updated card still needs {missing}")
+    atomic_write_text(Path(model_dir) / CARD_FILE, json.dumps(card, indent=2, default=str))
+    return card
+
+
+def deployable_models(artifacts_dir: Path) -> pd.DataFrame:
+    """The deployable model folders of a run: every ``<artifacts_dir>/<folder>/`` holding a model card
+    (per-fold models under ``folds/`` are not listed). Columns: name (the card's), features (the card's
+    ``training.features`` when recorded, else ""), model_dir."""
+    rows = [
+        {
+            "name": card["name"],
+            "features": str(card.get("training", {}).get("features", "")),
+            "model_dir": card_path.parent,
+        }
+        for card_path in sorted(Path(artifacts_dir).glob(f"*/{CARD_FILE}"))
+        for card in [json.loads(card_path.read_text())]
+    ]
+    return pd.DataFrame(rows, columns=["name", "features", "model_dir"])
+
+
+def fold_model_families(artifacts_dir: Path) -> dict[str, str]:
+    """{model name: family ("keras" | "sklearn")} of the cross-validation fold models of a run, read from the
+    cards under ``<artifacts_dir>/*/folds/*/`` (named ``"<model> (<fold>)"``)."""
+    families = {}
+    for card_path in sorted(Path(artifacts_dir).glob(f"*/folds/*/{CARD_FILE}")):
+        card = json.loads(card_path.read_text())
+        families[card["name"].rsplit(" (", 1)[0]] = card["family"]
+    return families
 
 
 def load_model(model_dir: Path) -> tuple[object, dict]:

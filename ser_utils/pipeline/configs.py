@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ser_utils.yamnet.network import BLOCKS
 
-__all__ = ["EdaConfig", "FeaturesConfig", "ExperimentConfig", "TransferConfig"]
+__all__ = ["EdaConfig", "FeaturesConfig", "ExperimentConfig", "TransferConfig", "EvaluationConfig"]
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,28 @@ class TransferConfig:
     def frozen_blocks(self) -> int:
         """YAMNet blocks kept frozen below the fine-tuned ones (13 - finetune_blocks)."""
         return len(BLOCKS) - self.finetune_blocks
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Knobs of notebook 06 (every model side by side: intervals, calibration, fairness, cross-corpus)."""
+
+    data_dir: str | None
+    corpora: tuple[str, ...] | None
+    n_resamples: int
+    confidence: float
+    n_bins: int
+    top_models: int
+    cross_corpus: bool
+    n_val_speakers: int
+    n_jobs: int
+    seed: int
+
+    def __post_init__(self):
+        if self.n_resamples < 100 or not 0.5 < self.confidence < 1:
+            raise ValueError(f"need n_resamples >= 100 and 0.5 < confidence < 1; got {self}")
+        if min(self.n_bins, self.top_models, self.n_jobs) < 1 or self.n_val_speakers < 0:
+            raise ValueError(f"need n_bins, top_models, n_jobs >= 1 and n_val_speakers >= 0; got {self}")
 
 
 def _check_max_clips(max_clips: int | None, *, n_folds: int) -> None:

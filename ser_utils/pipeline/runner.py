@@ -1,23 +1,26 @@
-"""Run the notebooks in order with papermill under a profile and render one HTML report."""
+"""Run the notebooks in order with papermill under a profile, then render the report (``pipeline.report``)."""
 
-import html
 from pathlib import Path
 
-import nbformat
 import papermill
 import yaml
-from nbconvert import HTMLExporter
 
-from ser_utils.pipeline.workspace import Workspace, open_workspace
+from ser_utils.pipeline.report import render_report
+from ser_utils.pipeline.workspace import open_workspace
 
-__all__ = ["PROFILES", "notebook_order", "profile_parameters", "run_pipeline", "render_report"]
+__all__ = ["PROFILES", "notebook_order", "profile_parameters", "run_pipeline"]
 
 PROFILES = ("quick", "full")
 
 
 def notebook_order(root: Path) -> list[Path]:
     """The numbered notebooks under ``<root>/notebooks``, in order."""
-    return sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    return notebook_order_in(Path(root) / "notebooks")
+
+
+def notebook_order_in(folder: Path) -> list[Path]:
+    """The numbered notebooks directly in ``folder``, in order."""
+    return sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
 
 
 def profile_parameters(notebook: Path, *, profile: str, root: Path) -> dict:
@@ -59,7 +62,6 @@ def run_pipeline(
         raise ValueError(f"no notebook matches {only}")
     executed_dir = ws.outputs_dir / "notebooks"
     executed_dir.mkdir(parents=True, exist_ok=True)
-    executed = []
     for notebook in notebooks:
         parameters = {**profile_parameters(notebook, profile=profile, root=ws.root), "DATA_DIR": str(ws.data_dir)}
         if n_jobs is not None and "N_JOBS" in papermill.inspect_notebook(notebook):
@@ -76,34 +78,5 @@ def run_pipeline(
                 f"{notebook.name} failed at cell {error.exec_count} of the executed copy, `{first_line}` "
                 f"({error.ename}: {error.evalue}); the traceback is in {target}"
             ) from None
-        executed.append(target)
-    return render_report(executed, ws=ws, profile=profile)
-
-
-def render_report(executed: list[Path], *, ws: Workspace, profile: str) -> Path:
-    """Convert executed notebooks to HTML (code cells collapsed into the page) and write an index."""
-    report_dir = ws.outputs_dir / "report"
-    report_dir.mkdir(parents=True, exist_ok=True)
-    exporter = HTMLExporter()
-    links = []
-    for path in executed:
-        body, _ = exporter.from_notebook_node(nbformat.read(path, as_version=4))
-        (report_dir / f"{path.stem}.html").write_text(body)
-        title = next(
-            (
-                line.lstrip("# ")
-                for cell in nbformat.read(path, as_version=4).cells
-                if cell.cell_type == "markdown"
-                for line in cell.source.splitlines()[:1]
-            ),
-            path.stem,
-        )
-        links.append(f'<li><a href="{path.stem}.html">{html.escape(title)}</a></li>')
-    index = report_dir / "index.html"
-    index.write_text(
-        f"<!doctype html><meta charset='utf-8'><title>SER report · {ws.run_name}</title>"
-        f"<h1>Speech emotion recognition · {html.escape(ws.data_label)}</h1>"
-        f"<p>Profile <b>{profile}</b>; charts in <code>charts/{ws.run_name}/</code>, tables in "
-        f"<code>outputs/{ws.run_name}/</code>.</p><ol>{''.join(links)}</ol>"
-    )
-    return index
+    # The report covers every notebook executed for this run so far, so `--only 06` keeps 01-05 in it.
+    return render_report(notebook_order_in(executed_dir), ws=ws, profile=profile)

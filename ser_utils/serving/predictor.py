@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ser_utils.audio.loading import expand_audio_paths
+from ser_utils.evaluation.calibration import apply_temperature
 from ser_utils.features.assembly import column_positions, select_columns
 from ser_utils.models.persistence import load_model, predict_probabilities, read_card
 
@@ -56,9 +57,15 @@ class Predictor:
     def classes(self) -> list[str]:
         return list(self.card["classes"])
 
+    @property
+    def temperature(self) -> float | None:
+        """The card's calibration temperature (notebook 06 fits it), or None: probabilities as the model gives."""
+        return self.card.get("calibration", {}).get("temperature")
+
     def predict_files(self, paths: Iterable[Path | str], *, n_jobs: int) -> pd.DataFrame:
         """One row per file (folders expanded to the audio files under them), in order: path, emotion,
         confidence, prob_<class> for every class, error ("" when fine; otherwise the reason, and NaN scores).
+        Probabilities are calibrated with the card's temperature when it has one (the label never changes).
 
         ``n_jobs`` processes compute the inputs (worth it for many files). Raises ValueError when no
         file is given (a folder holding no audio gives none).
@@ -81,6 +88,8 @@ class Predictor:
         ok = table.index[table["error"].eq("")]
         if len(ok):
             probabilities = predict_probabilities(self.model, inputs, n_classes=len(self.classes))
+            if self.temperature is not None:
+                probabilities = apply_temperature(probabilities, self.temperature)
             table.loc[ok, probability_columns] = probabilities
             table.loc[ok, "confidence"] = probabilities.max(axis=1)
             table.loc[ok, "emotion"] = np.asarray(self.classes)[probabilities.argmax(axis=1)]

@@ -1,8 +1,6 @@
 """Tests for ser_utils.io.http against a local HTTP server with Range support (no internet)."""
 
 import hashlib
-import io
-import zipfile
 
 import numpy as np
 import pytest
@@ -15,14 +13,6 @@ PAYLOAD = np.random.default_rng(0).integers(0, 256, size=300_000, dtype=np.uint8
 
 def _md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
-
-
-def _zip_bytes(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def test_full_download_checks_size_md5_and_sha256(server, tmp_path):
@@ -109,10 +99,10 @@ def test_unreachable_url_raises_download_error_naming_it(closed_port_url, tmp_pa
     assert closed_port_url in str(caught.value)
 
 
-def test_extract_zip_refuses_members_outside_the_folder(tmp_path):
+def test_extract_zip_refuses_members_outside_the_folder(tmp_path, zip_bytes):
     for evil in ("../evil.txt", "ok/../../evil.txt", "/abs/evil.txt"):
         archive = tmp_path / "evil.zip"
-        archive.write_bytes(_zip_bytes({"fine.txt": b"ok", evil: b"owned"}))
+        archive.write_bytes(zip_bytes({"fine.txt": b"ok", evil: b"owned"}))
         dest = tmp_path / "dest"
         with pytest.raises(DownloadError, match="unsafe path"):
             extract_zip(archive, dest=dest)

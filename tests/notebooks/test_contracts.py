@@ -26,6 +26,7 @@ PARAMETERS = {
     "03_baselines_dense": {**TINY, "EPOCHS": 1},
     "04_cnn_lstm": {**TINY, "EPOCHS": 1},
     "05_yamnet_transfer": {**TINY, "MLP_EPOCHS": 1, "WARMUP_EPOCHS": 1, "FINETUNE_EPOCHS": 1, "N_PATCHES": 2},
+    "06_evaluation": {"N_RESAMPLES": 100, "SEED": 0},
 }
 SCORES = ["wa", "uar", "macro_f1"]
 
@@ -170,3 +171,30 @@ def test_05_yamnet_models_are_scored_and_saved(run):
         ("yamnet_finetuned", "yamnet-waveform"),
     ]:
         card_matches_results(ws.artifacts_dir / model, results_rows(ws, started, model, features), started)
+
+
+def test_06_every_model_gets_intervals_calibration_and_fairness(run):
+    ws, started = check_ran(run, "06_evaluation")
+    charts(ws, "06_evaluation", started, 6)  # 06_07 (cross-corpus) needs two corpora; the demo has one
+    headline = table(ws, "06_model_comparison", started)
+    assert len(headline) >= 15 and headline["n"].nunique() == 1, "every honest model, scored on the same clips"
+    for metric in SCORES:
+        assert (headline[f"{metric}_ci_low"] <= headline[metric] + 1e-9).all()
+        assert (headline[metric] <= headline[f"{metric}_ci_high"] + 1e-9).all()
+    reference = headline[headline["adaptation"].eq("none")].iloc[0]
+    assert (
+        reference["delta_uar_vs_best"] == 0 and reference["uar"] == headline.query("adaptation == 'none'")["uar"].max()
+    )
+    assert set(headline["adaptation"]) == {"none", "transductive"}
+    calibration = table(ws, "06_calibration", started)
+    assert calibration[["ece_before", "ece_after"]].stack().between(0, 1).all() and (calibration["nll_after"] > 0).all()
+    assert table(ws, "06_fairness", started)["group"].isin(["female", "male"]).all()
+    assert table(ws, "06_per_class", started)["f1"].between(0, 1).all()
+    assert set(table(ws, "06_errors_by_dimension", started)["dimension"]) == {"arousal", "valence"}
+    assert set(table(ws, "06_scores_by_condition", started)["condition"]) == {"intensity", "statement"}
+    deployed = table(ws, "06_deployed_temperatures", started)
+    assert (deployed["temperature"] > 0).all() and len(deployed) >= 5
+    card = json.loads((ws.artifacts_dir / "logistic_regression__handcrafted+egemaps" / "model_card.json").read_text())
+    assert card["calibration"]["temperature"] == pytest.approx(
+        deployed.set_index("name").loc["logistic_regression", "temperature"]
+    )

@@ -15,7 +15,7 @@ from ser_utils.audio.prepare import TRIM_DB
 from ser_utils.features.extraction import extract_features
 from ser_utils.models.baselines import train_baseline
 from ser_utils.models.dense_mlp import train_mlp
-from ser_utils.models.persistence import model_card, save_model
+from ser_utils.models.persistence import model_card, save_model, update_card
 from ser_utils.serving.predictor import INPUT_KINDS, feature_input_spec, input_function, load_predictor
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,6 +87,13 @@ def test_predictor_reproduces_the_training_inputs(trained, tmp_path):
     assert (table["error"] == "").all()
     expected = model.predict_proba(x)
     assert np.allclose(table[[f"prob_{c}" for c in CLASSES]].to_numpy(), expected, atol=1e-5)
+
+    update_card(model_dir, calibration={"temperature": 2.0, "fitted_on": "test"})
+    calibrated = load_predictor(model_dir).predict_files(manifest["path"], n_jobs=2)
+    softened = np.sqrt(expected) / np.sqrt(expected).sum(axis=1, keepdims=True)  # softmax(log p / 2)
+    assert np.allclose(calibrated[[f"prob_{c}" for c in CLASSES]].to_numpy(), softened, atol=1e-5)
+    assert calibrated["emotion"].tolist() == table["emotion"].tolist()
+    assert (calibrated["confidence"] < table["confidence"]).all()
 
 
 def test_keras_model_on_two_feature_sets_predicts_any_rate_and_reports_broken_files(trained, tmp_path):

@@ -1,0 +1,204 @@
+"""Notebook 06's tables over every model at once: read each model's out-of-fold predictions, then per-class
+scores, calibration before / after temperature scaling, fairness by group, errors by arousal / valence and
+scores by recording condition, one row (or block of rows) per model.
+
+A model is keyed ``(model, features, adaptation)`` as in ``bootstrap.comparison_with_intervals``; its label in
+tables and charts is ``"model · features"``.
+"""
+
+import pandas as pd
+
+from ser_utils.evaluation import calibration, error_analysis, fairness
+from ser_utils.evaluation.metrics import confusion_table, per_class_report
+from ser_utils.evaluation.results import read_predictions
+from ser_utils.models.persistence import deployable_models, update_card
+
+__all__ = [
+    "ADAPTATION_BY_FEATURES",
+    "adaptation_of",
+    "label_of",
+    "read_model_predictions",
+    "per_class_table",
+    "top_confusions",
+    "calibration_table",
+    "fairness_tables",
+    "dimension_errors",
+    "condition_scores",
+    "calibrate_deployable_models",
+]
+
+# A model's adaptation to the test speaker: "none" (no clip of that speaker seen before predicting) unless its
+# features say otherwise. Speaker-normalised features z-score with all of the speaker's test clips.
+ADAPTATION_BY_FEATURES = {"speaker-normalised": "transductive"}
+
+
+def adaptation_of(features: str) -> str:
+    """``"transductive"`` for features normalised with the test speaker's own clips, else ``"none"``."""
+    return ADAPTATION_BY_FEATURES.get(features, "none")
+
+
+def label_of(key: tuple[str, str, str]) -> str:
+    """``"model · features"`` of a (model, features, adaptation) key."""
+    return f"{key[0]} · {key[1]}"
+
+
+def read_model_predictions(outputs_dir, comparison: pd.DataFrame, *, protocol: str, split: str) -> dict:
+    """{(model, features, adaptation): predictions} of every (model, features) row of ``comparison``
+    (``comparison.model_comparison``) under ``protocol``; ``split`` "test" or "val" (models without
+    validation predictions are left out of "val")."""
+    found = {}
+    for row in comparison[["model", "features"]].drop_duplicates().itertuples(index=False):
+        key = (row.model, row.features, adaptation_of(row.features))
+        try:
+            found[key] = read_predictions(
+                outputs_dir, model=row.model, protocol=protocol, features=row.features, split=split
+            )
+        except FileNotFoundError:
+            if split == "test":
+                raise
+    return found
+
+
+def per_class_table(predictions_by_model: dict, *, classes) -> pd.DataFrame:
+    """Precision, recall, F1 and support per class (rows) for every model: model, features, adaptation first."""
+    return pd.concat(
+        [
+            per_class_report(table["y_true"], table["y_pred"], labels=classes).assign(
+                model=key[0], features=key[1], adaptation=key[2]
+            )
+            for key, table in predictions_by_model.items()
+        ],
+        ignore_index=True,
+    )[["model", "features", "adaptation", "emotion", "precision", "recall", "f1", "support"]]
+
+
+def top_confusions(predictions_by_model: dict, keys: list, *, classes) -> dict[str, pd.DataFrame]:
+    """Row-normalised confusion matrices (recall on the diagonal) of the models ``keys``, by label."""
+    return {
+        label_of(key): confusion_table(
+            predictions_by_model[key]["y_true"], predictions_by_model[key]["y_pred"], labels=classes, normalize=True
+        )
+        for key in keys
+    }
+
+
+def calibration_table(test_by_model: dict, val_by_model: dict, *, classes, n_bins: int, in_sample: set):
+    """Calibration of every model, before and after per-fold temperature scaling; no test clip of a fold
+    informs that fold's temperature.
+
+    Each fold's temperature is fitted on that fold's validation speakers (``calibration.calibrate_per_fold``),
+    except for ``in_sample`` models (scikit-learn baselines refit on their validation rows, so those predictions
+    are in-sample): theirs is fitted on the other folds' held-out predictions
+    (``calibration.calibrate_cross_fitted``). ``fitted_on`` says which. Returns (table: model, features,
+    adaptation, fitted_on, temperature_median, n, ece_before, ece_after, nll_before, nll_after;
+    {label: (reliability before, reliability after)}).
+    """
+    rows, reliability = [], {}
+    for key, test in test_by_model.items():
+        if key[0] in in_sample or key not in val_by_model:
+            calibrated, temperatures = calibration.calibrate_cross_fitted(test, classes=classes)
+            fitted_on = "other folds' held-out speakers"
+        else:
+            calibrated, temperatures = calibration.calibrate_per_fold(test, val_by_model[key], classes=classes)
+            fitted_on = "the fold's validation speakers"
+        summary = calibration.calibration_summary(test, calibrated, classes=classes, n_bins=n_bins)
+        rows.append(
+            {
+                "model": key[0],
+                "features": key[1],
+                "adaptation": key[2],
+                "fitted_on": fitted_on,
+                "temperature_median": float(temperatures["temperature"].median()),
+                **summary,
+            }
+        )
+        reliability[label_of(key)] = tuple(
+            calibration.reliability_table(*calibration.prediction_arrays(table, classes=classes), n_bins=n_bins)
+            for table in (test, calibrated)
+        )
+    return pd.DataFrame(rows), reliability
+
+
+def fairness_tables(predictions_by_model: dict, *, groups: pd.Series, labels) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(UAR per group and its difference to the whole set, per-class recall gaps) of every model; each row
+    names model, features and adaptation. ``groups``: clip path → group (e.g. gender)."""
+    by_group, gaps = [], []
+    for key, table in predictions_by_model.items():
+        extra = {"features": key[1], "adaptation": key[2]}
+        by_group.append(fairness.fairness_by_group(table, groups=groups, labels=labels, model=key[0]).assign(**extra))
+        gaps.append(fairness.class_recall_gaps(table, groups=groups, labels=labels, model=key[0]).assign(**extra))
+    return pd.concat(by_group, ignore_index=True), pd.concat(gaps, ignore_index=True)
+
+
+def dimension_errors(predictions_by_model: dict) -> pd.DataFrame:
+    """For every model and dimension (arousal, valence): how many of its errors stay within the true emotion's
+    level, beside the share expected by chance (``error_analysis.confusions_by_dimension``)."""
+    rows = [
+        {"model": label_of(key), **error_analysis.confusions_by_dimension(table, dimension=dimension)[0]}
+        for key, table in predictions_by_model.items()
+        for dimension in error_analysis.DIMENSIONS
+    ]
+    return pd.DataFrame(rows)
+
+
+def condition_scores(predictions_by_model: dict, manifest: pd.DataFrame, *, columns, labels) -> pd.DataFrame:
+    """WA / UAR / macro-F1 per value of each manifest column in ``columns`` (e.g. intensity, statement) that the
+    predicted clips carry, for every model; columns no predicted clip has are skipped."""
+    annotated = [
+        column
+        for column in columns
+        if column in manifest and manifest[column].astype(str).str.strip().replace("nan", "").ne("").any()
+    ]
+    return pd.concat(
+        [
+            error_analysis.scores_by_condition(table, manifest, column=column, labels=labels).assign(
+                model=label_of(key)
+            )
+            for key, table in predictions_by_model.items()
+            for column in annotated
+        ],
+        ignore_index=True,
+    )
+
+
+def calibrate_deployable_models(artifacts_dir, test_by_model: dict, *, classes, n_bins: int) -> pd.DataFrame:
+    """Store a temperature in the card of every deployable model (``persistence.deployable_models``) whose
+    recipe has out-of-fold predictions here, so ``predict`` writes calibrated probabilities.
+
+    The temperature is fitted on the recipe's pooled out-of-fold test predictions: every speaker of the run,
+    each predicted by a fold model that never heard them. The deployable model was trained on all of these
+    speakers, so this uses no clip it will be judged on (its honest scores are the cross-validated ones).
+    Returns one row per calibrated folder: name, features, model_dir, temperature, ece_before, ece_after.
+    """
+    rows = []
+    for folder in deployable_models(artifacts_dir).itertuples(index=False):
+        matches = [key for key in test_by_model if key[0] == folder.name and folder.features in ("", key[1])]
+        if len(matches) != 1:
+            continue
+        probabilities, truth = calibration.prediction_arrays(test_by_model[matches[0]], classes=classes)
+        temperature = calibration.fit_temperature(probabilities, truth)
+        scaled = calibration.apply_temperature(probabilities, temperature)
+        ece_before, ece_after = (
+            calibration.expected_calibration_error(values, truth, n_bins=n_bins) for values in (probabilities, scaled)
+        )
+        update_card(
+            folder.model_dir,
+            calibration={
+                "temperature": temperature,
+                "fitted_on": "pooled out-of-fold predictions of the cross-validation (every speaker unseen)",
+                "ece_before": ece_before,
+                "ece_after": ece_after,
+                "n_bins": n_bins,
+            },
+        )
+        rows.append(
+            {
+                "name": folder.name,
+                "features": matches[0][1],
+                "model_dir": folder.model_dir,
+                "temperature": temperature,
+                "ece_before": ece_before,
+                "ece_after": ece_after,
+            }
+        )
+    return pd.DataFrame(rows, columns=["name", "features", "model_dir", "temperature", "ece_before", "ece_after"])

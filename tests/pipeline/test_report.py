@@ -1,0 +1,140 @@
+"""Tests for ser_utils.pipeline.report: known headline rows from results.csv and from the bootstrap comparison,
+the README rewrite between markers, and a front page with the table, the durations and the notebook links."""
+
+import math
+
+import nbformat
+import pandas as pd
+import pytest
+
+from ser_utils.pipeline import report
+
+HONEST = "speaker-2fold"
+
+
+def _results_rows(model: str, features: str, *, protocol: str, wa: float, uar: float, std: float) -> list[dict]:
+    base = {"corpora": "toy", "protocol": protocol, "model": model, "features": features, "n_test": 10}
+    return [
+        {**base, "fold": "fold1", "wa": wa, "uar": uar, "macro_f1": uar},
+        {**base, "fold": "pooled", "wa": wa, "uar": uar, "macro_f1": uar - 0.01},
+        {**base, "fold": "mean", "wa": wa, "uar": uar, "macro_f1": uar},
+        {**base, "fold": "std", "wa": std, "uar": std, "macro_f1": std},
+    ]
+
+
+@pytest.fixture
+def outputs(tmp_path):
+    rows = (
+        _results_rows("svm_seed", "seeds195", protocol=HONEST, wa=0.40, uar=0.38, std=0.06)
+        + _results_rows("svm_seed", "seeds195", protocol="random-leaky", wa=0.51, uar=0.48, std=0.0)
+        + _results_rows("logistic_regression", "egemaps", protocol=HONEST, wa=0.50, uar=0.49, std=0.05)
+        + _results_rows("logistic_regression", "handcrafted+egemaps", protocol=HONEST, wa=0.5634, uar=0.5618, std=0.081)
+        + _results_rows("logistic_regression", "speaker-normalised", protocol=HONEST, wa=0.66, uar=0.65, std=0.07)
+        + _results_rows("new_model", "logmel", protocol=HONEST, wa=0.45, uar=0.44, std=0.04)
+    )
+    folder = tmp_path / "outputs" / "toy"
+    folder.mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(folder / "results.csv", index=False)
+    return folder
+
+
+def test_headline_from_results_one_best_row_per_model_then_leaky(outputs):
+    table, source = report.headline_table(outputs)
+    assert source.name == "results.csv"
+    assert table.drop(columns="leaky").values.tolist() == [
+        ["logistic regression", "handcrafted + eGeMAPS", "56.3 ± 8.1", "56.2", "55.2"],
+        ["new_model", "log-mel spectrogram", "45.0 ± 4.0", "44.0", "43.0"],
+        ["seeds' RBF-SVM", "seeds' 195 values", "40.0 ± 6.0", "38.0", "37.0"],
+        ["seeds' RBF-SVM", "seeds' 195 values", "51.0", "48.0", "47.0"],
+    ]
+    assert table["leaky"].tolist() == [False, False, False, True]
+
+
+def test_headline_from_bootstrap_comparison(outputs):
+    pd.DataFrame(
+        {
+            "model": ["logistic_regression", "svm", "svm"],
+            "features": ["handcrafted+egemaps", "egemaps", "speaker-normalised"],
+            "adaptation": ["none", "none", "none"],
+            "n": [10, 10, 10],
+            "wa": [0.56, 0.50, 0.7],
+            "wa_ci_low": [0.51, 0.45, 0.6],
+            "wa_ci_high": [0.61, 0.55, 0.8],
+            "uar": [0.55, 0.49, 0.7],
+            "uar_ci_low": [0.50, 0.44, 0.6],
+            "uar_ci_high": [0.60, 0.54, 0.8],
+            "macro_f1": [0.54, 0.48, 0.7],
+            "delta_uar_vs_best": [0.0, -0.06, 0.15],
+            "delta_uar_ci_low": [0.0, -0.1, 0.1],
+            "delta_uar_ci_high": [0.0, -0.02, 0.2],
+            "mcnemar_p_vs_best": [math.nan, 0.01, 0.01],
+        }
+    ).to_csv(outputs / report.COMPARISON_FILE, index=False)
+    table, source = report.headline_table(outputs)
+    assert source.name == report.COMPARISON_FILE
+    assert table.drop(columns="leaky").values.tolist() == [
+        ["logistic regression", "handcrafted + eGeMAPS", "56.0 [51.0, 61.0]", "55.0 [50.0, 60.0]", "54.0", "best"],
+        ["RBF-SVM", "eGeMAPS", "50.0 [45.0, 55.0]", "49.0 [44.0, 54.0]", "48.0", "−6.0 [−10.0, −2.0]"],
+        ["seeds' RBF-SVM", "seeds' 195 values", "51.0", "48.0", "47.0", ""],
+    ]
+
+
+def test_missing_outputs_raise(tmp_path):
+    with pytest.raises(ValueError, match="run the notebooks"):
+        report.headline_table(tmp_path)
+
+
+def test_update_readme_rewrites_only_between_markers(outputs, tmp_path):
+    readme = tmp_path / "README.md"
+    start, end = report.README_MARKERS
+    readme.write_text(f"# Title\nprose before\n{start}\nold table\n{end}\nprose after\n")
+    assert report.update_readme(readme, outputs_dir=outputs, run_name="toy") is True
+    text = readme.read_text()
+    assert text.startswith("# Title\nprose before\n") and text.endswith(f"{end}\nprose after\n")
+    assert "old table" not in text
+    assert "| *seeds' RBF-SVM, **leaky random split*** | seeds' 195 values | *51.0* | *48.0* | *47.0* |" in text
+    assert "from outputs/toy/results.csv" in text
+    assert report.update_readme(readme, outputs_dir=outputs, run_name="toy") is False
+
+
+def test_update_readme_without_markers_raises(outputs, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="results:start"):
+        report.update_readme(readme, outputs_dir=outputs, run_name="toy")
+
+
+def test_front_page_has_table_durations_and_links(outputs, tmp_path):
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("# 03 · Baselines\nmore"), nbformat.v4.new_code_cell("x = 1")]
+    )
+    notebook.metadata["papermill"] = {"duration": 12.6}
+    executed = outputs / "notebooks" / "03_baselines.ipynb"
+    executed.parent.mkdir()
+    nbformat.write(notebook, executed)
+    (tmp_path / "charts" / "toy").mkdir(parents=True)
+    (tmp_path / "charts" / "toy" / "06_01_scores.png").write_bytes(b"png")
+    pd.DataFrame({"corpus": ["toy"], "clips": [40], "speakers": [2]}).to_csv(
+        outputs / "dataset_distribution.csv", index=False
+    )
+
+    index = report.write_report([executed], root=tmp_path, run_name="toy", data_label="TOY", profile="quick")
+
+    page = index.read_text()
+    assert "<td>logistic regression</td><td>handcrafted + eGeMAPS</td><td>56.3 ± 8.1</td>" in page
+    assert "seeds&#x27; RBF-SVM (LEAKY)" in page
+    assert "<a href='03_baselines.html'>03 · Baselines</a> · 13 s" in page
+    assert "src='../../../charts/toy/06_01_scores.png'" in page
+    assert "<td>toy</td><td>40</td><td>2</td>" in page
+    assert (index.parent / "03_baselines.html").is_file()
+    durations = pd.read_csv(outputs / "durations.csv")
+    assert durations.to_dict("records") == [{"notebook": "03_baselines", "seconds": 12.6, "profile": "quick"}]
+
+
+def test_report_command_errors_are_one_line_bad_input(capsys):
+    from ser_utils.cli import ExitCode, main
+
+    assert main(["report", "--readme", "--run", "no-such-run"]) == ExitCode.BAD_INPUT
+    assert capsys.readouterr().err.startswith("error: no run 'no-such-run'")
+    assert main(["report", "--run", report.README_RUN]) == ExitCode.BAD_INPUT  # HTML needs the profile
+    assert "--profile" in capsys.readouterr().err

@@ -1,0 +1,16 @@
+"""The README's results section is generated: it must equal what ``report --readme`` writes from the
+committed ``outputs/<run>/`` tables (regenerate with ``python -m ser_utils report --readme``)."""
+
+from ser_utils.pipeline.report import README_MARKERS, README_RUN, results_markdown
+from ser_utils.pipeline.workspace import project_root
+
+ROOT = project_root(__file__)
+
+
+def test_readme_results_match_the_outputs():
+    text = (ROOT / "README.md").read_text()
+    start, end = README_MARKERS
+    assert text.count(start) == 1 and text.count(end) == 1, "README lost its results markers"
+    written = text.split(start)[1].split(end)[0].strip("\n")
+    expected = results_markdown(ROOT / "outputs" / README_RUN, run_name=README_RUN, root=ROOT)
+    assert written == expected, "README results are stale: run `python -m ser_utils report --readme`"
