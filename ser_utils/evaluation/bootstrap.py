@@ -96,9 +96,11 @@ def comparison_with_intervals(
     n_resamples: int,
     seed: int,
     confidence: float = 0.95,
+    reference: tuple[str, str, str] | None = None,
 ) -> pd.DataFrame:
-    """The headline comparison: every model's scores with intervals and its paired UAR difference to the best
-    model with adaptation ``"none"`` (the best overall when no model has that adaptation).
+    """The headline comparison: every model's scores with intervals and its paired UAR difference to a
+    reference model: ``reference`` when given (e.g. the best model that is deployed), else the best model with
+    adaptation ``"none"`` (the best overall when no model has that adaptation).
 
     ``predictions_by_model``: (model, features, adaptation) → predictions on the SAME clips (one protocol).
     All models share one set of speaker resamples, so each row's intervals equal ``bootstrap_scores`` with the
@@ -124,7 +126,9 @@ def comparison_with_intervals(
     # The reference is the best model that needs no clip of a test speaker before predicting; models that
     # adapt to the speaker (transductive, enrolment) are compared against it, never chosen as it.
     candidates = [index for index, key in enumerate(keys) if key[2] == "none"] or list(range(len(keys)))
-    best = max(candidates, key=lambda index: points[index]["uar"])
+    if reference is not None and reference not in keys:
+        raise ValueError(f"reference {reference} is not among the models {keys}")
+    best = keys.index(reference) if reference else max(candidates, key=lambda index: points[index]["uar"])
     best_correct = (tables[best]["y_true"] == tables[best]["y_pred"]).to_numpy()
     rows = []
     for index, (key, table) in enumerate(zip(keys, tables, strict=True)):

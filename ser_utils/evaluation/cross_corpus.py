@@ -30,7 +30,17 @@ __all__ = [
     "cross_corpus_runs",
 ]
 
-CROSS_CORPUS_COLUMNS = ("model", "train_corpora", "test_corpus", "classes", "n_test", "wa", "uar", "macro_f1")
+CROSS_CORPUS_COLUMNS = (
+    "model",
+    "train_corpora",
+    "test_corpus",
+    "setting",
+    "classes",
+    "n_test",
+    "wa",
+    "uar",
+    "macro_f1",
+)
 MIN_SPEAKERS_FOR_VAL_SPEAKERS = 3  # below this, validation is a within-speaker statement split
 MIN_SHARED_CLASSES = 2  # a transfer over one emotion cannot be scored
 JOIN = "+"  # separator of corpus and class lists in the table
@@ -109,7 +119,8 @@ def cross_corpus_runs(
     with a warning naming it. ``work_dir/<train>-to-<test>/`` is each run's ``work_dir``.
 
     Returns rows with ``CROSS_CORPUS_COLUMNS``: model (``model``), train_corpora and classes ("+"-joined),
-    test_corpus, n_test (clips scored), wa, uar, macro_f1 in [0, 1].
+    test_corpus, setting (``pair``, ``leave-one-corpus-out``, or ``pair = leave-one-corpus-out`` with two
+    corpora), n_test (clips scored), wa, uar, macro_f1 in [0, 1].
     """
     if len(inputs) != len(manifest):
         raise ValueError(f"{len(inputs)} input rows but {len(manifest)} manifest rows; align them first")
@@ -151,6 +162,7 @@ def cross_corpus_runs(
                 "model": model,
                 "train_corpora": JOIN.join(train_corpora),
                 "test_corpus": test_corpus,
+                "setting": _setting(train_corpora, n_corpora=manifest["corpus"].nunique()),
                 "classes": JOIN.join(classes),
                 "n_test": len(y_true),
                 **score(y_true, y_pred, labels=classes),
@@ -159,3 +171,10 @@ def cross_corpus_runs(
     if not rows:
         raise ValueError("no two corpora share two emotions; cross-corpus transfer has nothing to score")
     return pd.DataFrame(rows, columns=list(CROSS_CORPUS_COLUMNS))
+
+
+def _setting(train_corpora: tuple[str, ...], *, n_corpora: int) -> str:
+    """``pair``, ``leave-one-corpus-out``, or both at once when the run has two corpora."""
+    if n_corpora == 2:
+        return "pair = leave-one-corpus-out"
+    return "leave-one-corpus-out" if len(train_corpora) == n_corpora - 1 else "pair"

@@ -24,6 +24,7 @@ __all__ = [
     "fairness_tables",
     "dimension_errors",
     "condition_scores",
+    "deployable_keys",
     "calibrate_deployable_models",
 ]
 
@@ -90,8 +91,9 @@ def calibration_table(test_by_model: dict, val_by_model: dict, *, classes, n_bin
     except for ``in_sample`` models (scikit-learn baselines refit on their validation rows, so those predictions
     are in-sample): theirs is fitted on the other folds' held-out predictions
     (``calibration.calibrate_cross_fitted``). ``fitted_on`` says which. Returns (table: model, features,
-    adaptation, fitted_on, temperature_median, n, ece_before, ece_after, nll_before, nll_after;
-    {label: (reliability before, reliability after)}).
+    adaptation, fitted_on, temperature_median, n, ece_before, ece_after, nll_before, nll_after, and for every
+    model the cross-fitted estimate ece_after_cross_fitted, nll_after_cross_fitted; {label: (reliability before,
+    reliability after)}).
     """
     rows, reliability = [], {}
     for key, test in test_by_model.items():
@@ -102,6 +104,8 @@ def calibration_table(test_by_model: dict, val_by_model: dict, *, classes, n_bin
             calibrated, temperatures = calibration.calibrate_per_fold(test, val_by_model[key], classes=classes)
             fitted_on = "the fold's validation speakers"
         summary = calibration.calibration_summary(test, calibrated, classes=classes, n_bins=n_bins)
+        cross_fitted, _ = calibration.calibrate_cross_fitted(test, classes=classes)
+        cross_summary = calibration.calibration_summary(test, cross_fitted, classes=classes, n_bins=n_bins)
         rows.append(
             {
                 "model": key[0],
@@ -110,6 +114,8 @@ def calibration_table(test_by_model: dict, val_by_model: dict, *, classes, n_bin
                 "fitted_on": fitted_on,
                 "temperature_median": float(temperatures["temperature"].median()),
                 **summary,
+                "ece_after_cross_fitted": cross_summary["ece_after"],
+                "nll_after_cross_fitted": cross_summary["nll_after"],
             }
         )
         reliability[label_of(key)] = tuple(
@@ -159,6 +165,16 @@ def condition_scores(predictions_by_model: dict, manifest: pd.DataFrame, *, colu
         ],
         ignore_index=True,
     )
+
+
+def deployable_keys(artifacts_dir, keys) -> list[tuple[str, str, str]]:
+    """The (model, features, adaptation) keys among ``keys`` whose recipe has a deployable model folder."""
+    folders = deployable_models(artifacts_dir)
+    return [
+        key
+        for key in keys
+        if any(name == key[0] and features in ("", key[1]) for name, features in folders[["name", "features"]].values)
+    ]
 
 
 def calibrate_deployable_models(artifacts_dir, test_by_model: dict, *, classes, n_bins: int) -> pd.DataFrame:

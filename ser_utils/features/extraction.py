@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from ser_utils.audio.loading import AudioError
@@ -305,8 +306,11 @@ def _extract_one(path: str, digest: str, feature_set: str, config, cache: Featur
     """Decode ``path`` once, extract, store in the cache: (array, None) or (None, reason)."""
     extractor = _EXTRACTORS[feature_set]
     try:
-        waveform = prepare_waveform(path, sr=config.sr, trim_db=config.trim_db)
-        array = np.asarray(extractor.compute(waveform, config=config), dtype=extractor.dtype)
+        # One BLAS thread per clip: a matrix product's rounding depends on the thread count, so without this
+        # a clip's float32 values would change with n_jobs (worker processes get fewer threads than this one).
+        with threadpool_limits(limits=1):
+            waveform = prepare_waveform(path, sr=config.sr, trim_db=config.trim_db)
+            array = np.asarray(extractor.compute(waveform, config=config), dtype=extractor.dtype)
     except AudioError as error:
         return None, error.reason
     except Exception as error:  # one clip's failure must not stop the batch; it is reported instead

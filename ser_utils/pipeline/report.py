@@ -52,6 +52,9 @@ MODEL_NAMES = {
     "yamnet_frozen_mlp": "YAMNet frozen + dense MLP",
     "svm_seed": "seeds' RBF-SVM",
     "mlp_seed": "seeds' dense MLP",
+    # notebook 04's late fusion: its partner was picked on notebook 03's test scores, so it is no headline model
+    "cnn_lstm+logistic_regression": "*exploratory:* CNN-LSTM + logistic regression, late fusion (partner picked on "
+    "test scores)",
 }
 FEATURE_NAMES = {
     "handcrafted+egemaps": "handcrafted + eGeMAPS",
@@ -60,6 +63,7 @@ FEATURE_NAMES = {
     "yamnet-waveform": "waveform",
     "yamnet-embeddings": "embeddings",
     "seeds195": "seeds' 195 values",
+    "logmel+handcrafted+egemaps": "log-mel + handcrafted + eGeMAPS",
 }
 KEY_CHARTS = ("03_01_model_comparison", "03_04_confusion_best", "04_03_confusion_matrix", "05_04_model_comparison")
 DATA_COLUMNS = ("corpus", "clips", "speakers", "female_speakers", "male_speakers", "emotions", "hours")

@@ -29,7 +29,13 @@ def plot_scores_with_intervals(table: pd.DataFrame, *, title: str | None = None)
     fig, ax = plt.subplots(figsize=(8, 0.4 * len(table) + 1.8))
     reference = table[table["adaptation"].eq("none")] if table["adaptation"].eq("none").any() else table
     best = reference.loc[reference["uar"].idxmax()]
-    ax.axvspan(best["uar_ci_low"], best["uar_ci_high"], color=_COLOURS["uar"], alpha=0.15, label="best UAR interval")
+    ax.axvspan(
+        best["uar_ci_low"],
+        best["uar_ci_high"],
+        color=_COLOURS["uar"],
+        alpha=0.15,
+        label="UAR interval of the best deployable model",
+    )
     position = np.arange(len(table))
     for offset, metric in ((-0.15, "wa"), (0.15, "uar")):
         errors = [table[metric] - table[f"{metric}_ci_low"], table[f"{metric}_ci_high"] - table[metric]]
@@ -87,8 +93,8 @@ def plot_reliability(
         ax.legend(fontsize=7, loc="upper left")
     for ax in list(axes.flat)[len(tables_by_model) :]:
         ax.remove()
-    fig.suptitle("Reliability: accuracy against confidence\n(diagonal = calibrated)", fontsize=10)
     fig.tight_layout()
+    fig.suptitle("Reliability: accuracy against confidence (diagonal = calibrated)", fontsize=10, y=1.01)
     return fig
 
 
@@ -130,8 +136,10 @@ def plot_confusions_side_by_side(confusions: dict[str, pd.DataFrame]) -> plt.Fig
     for ax, (name, table) in zip(np.atleast_1d(axes), confusions.items(), strict=True):
         sns.heatmap(table, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, square=True, cbar=False, ax=ax)
         ax.set_title(name, fontsize=9)
-    fig.suptitle("Confusions of the top models (row: true emotion; share predicted as each column)", fontsize=10)
     fig.tight_layout()
+    fig.suptitle(
+        "Confusions of the top models (row: true emotion; share predicted as each column)", fontsize=10, y=1.02
+    )
     return fig
 
 

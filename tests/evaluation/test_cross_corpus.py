@@ -106,6 +106,7 @@ def test_identical_encoding_transfers_and_no_test_speaker_is_trained_on(tmp_path
     )
     assert list(table.columns) == list(cross_corpus.CROSS_CORPUS_COLUMNS)
     assert table[["train_corpora", "test_corpus"]].values.tolist() == [["big", "two"], ["two", "big"]]
+    assert set(table["setting"]) == {"pair = leave-one-corpus-out"}  # two corpora: each pair leaves one out
     assert set(table["classes"]) == {"neutral+happy+sad+angry"}  # fear is not shared: dropped from both sides
     assert table["n_test"].tolist() == [2 * 4 * 10, 6 * 4 * 10]
     assert (table["uar"] > 0.95).all() and (table["wa"] > 0.95).all()
@@ -154,6 +155,7 @@ def test_disjoint_pair_is_skipped_with_a_warning(tmp_path):
         ["b+c", "a"],
         ["a+c", "b"],
     ]
+    assert table["setting"].tolist() == ["pair", "pair", "leave-one-corpus-out", "leave-one-corpus-out"]
     assert set(table["classes"]) == {"happy+sad"}
 
 

@@ -138,3 +138,15 @@ def test_cli_writes_the_feature_table_and_failures(clips, tmp_path, capsys):
     assert list(table.columns) == ["path", *handcrafted_columns()] and len(table) == 2
     assert set(failures["path"]) == {str(clips["silent"]), str(clips["corrupt"])}
     assert "2 clips" in capsys.readouterr().out
+
+
+def test_values_do_not_depend_on_the_number_of_workers(shared_data):
+    # Real speech exercises the matrix products whose float32 rounding depends on the BLAS thread count.
+    paths = sorted((shared_data / "ravdess" / "Actor_01").glob("*.flac"))[:4]
+    alone, parallel = (
+        extract_features(
+            [str(p) for p in paths], feature_set="handcrafted", cache_dir=None, n_jobs=n_jobs, progress=False
+        )
+        for n_jobs in (1, 2)
+    )
+    assert len(alone.paths) == 4 and np.array_equal(alone.values, parallel.values)

@@ -1,0 +1,72 @@
+"""Tests for ser_utils.evaluation.diagnostics: adaptation labels, reading every model's predictions, and the
+deployable models' calibration temperature written into their cards."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from ser_utils.evaluation import diagnostics
+from ser_utils.evaluation.results import write_predictions
+from ser_utils.models.persistence import model_card, read_card, save_model
+
+CLASSES = ["sad", "angry"]
+INFO = {"git_commit": "test", "versions": {}}
+
+
+def over_confident_predictions(n: int, *, seed: int) -> pd.DataFrame:
+    """Clips whose true class is drawn from p, reported with p³ renormalised (over-confident), in two folds."""
+    rng = np.random.default_rng(seed)
+    p_angry = rng.uniform(0.05, 0.95, n)
+    truth = np.where(rng.uniform(size=n) < p_angry, "angry", "sad")
+    sharp = np.stack([(1 - p_angry) ** 3, p_angry**3], axis=1)
+    sharp /= sharp.sum(axis=1, keepdims=True)
+    return pd.DataFrame(
+        {
+            "path": [f"c{i}.wav" for i in range(n)],
+            "speaker": [f"s{i % 10}" for i in range(n)],
+            "fold": np.where(np.arange(n) % 2, "fold1", "fold2"),
+            "y_true": truth,
+            "y_pred": np.asarray(CLASSES)[sharp.argmax(axis=1)],
+            "confidence": sharp.max(axis=1),
+            "prob_sad": sharp[:, 0],
+            "prob_angry": sharp[:, 1],
+        }
+    )
+
+
+def test_adaptation_follows_the_features():
+    assert diagnostics.adaptation_of("speaker-normalised") == "transductive"
+    assert diagnostics.adaptation_of("handcrafted+egemaps") == "none"
+    assert diagnostics.label_of(("svm", "egemaps", "none")) == "svm · egemaps"
+
+
+def test_read_model_predictions_keys_models_and_skips_missing_validation(tmp_path):
+    table = over_confident_predictions(40, seed=0)
+    write_predictions(table, outputs_dir=tmp_path, model="m", protocol="speaker-2fold", features="f", info=INFO)
+    comparison = pd.DataFrame({"model": ["m"], "features": ["f"]})
+    test = diagnostics.read_model_predictions(tmp_path, comparison, protocol="speaker-2fold", split="test")
+    assert list(test) == [("m", "f", "none")] and len(test["m", "f", "none"]) == 40
+    assert diagnostics.read_model_predictions(tmp_path, comparison, protocol="speaker-2fold", split="val") == {}
+    with pytest.raises(FileNotFoundError):
+        diagnostics.read_model_predictions(tmp_path, comparison, protocol="speaker-3fold", split="test")
+
+
+def test_deployable_model_gets_the_temperature_of_its_out_of_fold_predictions(tmp_path):
+    manifest = pd.DataFrame({"path": ["a.wav"], "corpus": ["demo"], "speaker": ["s0"], "emotion": ["sad"]})
+    model = LogisticRegression().fit(np.array([[0.0], [1.0]]), np.array([0, 1]))
+    card = model_card(
+        name="m",
+        classes=CLASSES,
+        sample_rate=16000,
+        input_spec={"kind": "features"},
+        manifest=manifest,
+        data_label="test",
+        training={"features": "f"},
+    )
+    save_model(model, model_dir=tmp_path / "m__f", card=card)
+    predictions = {("m", "f", "none"): over_confident_predictions(20_000, seed=1)}
+    table = diagnostics.calibrate_deployable_models(tmp_path, predictions, classes=CLASSES, n_bins=15)
+    temperature = read_card(tmp_path / "m__f")["calibration"]["temperature"]
+    assert temperature == pytest.approx(3.0, rel=0.1) and table["temperature"].iloc[0] == temperature
+    assert table["ece_after"].iloc[0] < table["ece_before"].iloc[0]
