@@ -125,20 +125,18 @@ def calibrate_per_fold(
             f"folds {missing} have no validation predictions; re-run the model's notebook so it writes "
             "predictions/validation/ (split='val')"
         )
-    columns = [f"prob_{name}" for name in classes]
-    calibrated = test_predictions.copy()
-    temperatures = []
-    for fold, validation in val_predictions.groupby("fold", sort=True):
-        if fold not in set(test_predictions["fold"]):
-            continue
-        temperature = fit_temperature(*prediction_arrays(validation, classes=classes))
-        rows = (calibrated["fold"] == fold).to_numpy()
-        probabilities, _ = prediction_arrays(calibrated.loc[rows], classes=classes)
-        scaled = apply_temperature(probabilities, temperature)
-        calibrated.loc[rows, columns] = scaled
-        calibrated.loc[rows, "confidence"] = scaled.max(axis=1)
-        temperatures.append({"fold": fold, "temperature": temperature, "n_val": len(validation)})
-    return calibrated, pd.DataFrame(temperatures)
+    temperatures = pd.DataFrame(
+        [
+            {
+                "fold": fold,
+                "temperature": fit_temperature(*prediction_arrays(part, classes=classes)),
+                "n_val": len(part),
+            }
+            for fold, part in val_predictions.groupby("fold", sort=True)
+            if fold in set(test_predictions["fold"])
+        ]
+    )
+    return _scale_folds(test_predictions, temperatures, classes=classes), temperatures
 
 
 def calibrate_cross_fitted(test_predictions: pd.DataFrame, *, classes) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -151,17 +149,18 @@ def calibrate_cross_fitted(test_predictions: pd.DataFrame, *, classes) -> tuple[
     folds = sorted(set(test_predictions["fold"]))
     if len(folds) < 2:
         raise ValueError(f"cross-fitting needs at least two folds, got {folds}")
-    columns = [f"prob_{name}" for name in classes]
-    calibrated = test_predictions.copy()
-    temperatures = []
-    for fold in folds:
-        rows = (test_predictions["fold"] == fold).to_numpy()
-        temperature = fit_temperature(*prediction_arrays(test_predictions[~rows], classes=classes))
-        scaled = apply_temperature(prediction_arrays(test_predictions[rows], classes=classes)[0], temperature)
-        calibrated.loc[rows, columns] = scaled
-        calibrated.loc[rows, "confidence"] = scaled.max(axis=1)
-        temperatures.append({"fold": fold, "temperature": temperature, "n_val": int((~rows).sum())})
-    return calibrated, pd.DataFrame(temperatures)
+    others = {fold: test_predictions[test_predictions["fold"] != fold] for fold in folds}
+    temperatures = pd.DataFrame(
+        [
+            {
+                "fold": fold,
+                "temperature": fit_temperature(*prediction_arrays(part, classes=classes)),
+                "n_val": len(part),
+            }
+            for fold, part in others.items()
+        ]
+    )
+    return _scale_folds(test_predictions, temperatures, classes=classes), temperatures
 
 
 def calibration_summary(
@@ -178,6 +177,19 @@ def calibration_summary(
         "nll_before": negative_log_likelihood(*before),
         "nll_after": negative_log_likelihood(*after),
     }
+
+
+def _scale_folds(test_predictions: pd.DataFrame, temperatures: pd.DataFrame, *, classes) -> pd.DataFrame:
+    """``test_predictions`` with each fold's ``prob_<class>`` and ``confidence`` scaled by that fold's
+    temperature (a table of fold, temperature); y_pred is unchanged (the argmax does not move)."""
+    columns = [f"prob_{name}" for name in classes]
+    calibrated = test_predictions.copy()
+    for fold, temperature in zip(temperatures["fold"], temperatures["temperature"], strict=True):
+        rows = (calibrated["fold"] == fold).to_numpy()
+        scaled = apply_temperature(prediction_arrays(calibrated.loc[rows], classes=classes)[0], temperature)
+        calibrated.loc[rows, columns] = scaled
+        calibrated.loc[rows, "confidence"] = scaled.max(axis=1)
+    return calibrated
 
 
 def _check(probabilities, y_true_index) -> tuple[np.ndarray, np.ndarray]:

@@ -97,15 +97,15 @@ def calibration_table(test_by_model: dict, val_by_model: dict, *, classes, n_bin
     """
     rows, reliability = [], {}
     for key, test in test_by_model.items():
+        cross_fitted, cross_temperatures = calibration.calibrate_cross_fitted(test, classes=classes)
+        cross_summary = calibration.calibration_summary(test, cross_fitted, classes=classes, n_bins=n_bins)
         if key[0] in in_sample or key not in val_by_model:
-            calibrated, temperatures = calibration.calibrate_cross_fitted(test, classes=classes)
+            calibrated, temperatures, summary = cross_fitted, cross_temperatures, cross_summary
             fitted_on = "other folds' held-out speakers"
         else:
             calibrated, temperatures = calibration.calibrate_per_fold(test, val_by_model[key], classes=classes)
+            summary = calibration.calibration_summary(test, calibrated, classes=classes, n_bins=n_bins)
             fitted_on = "the fold's validation speakers"
-        summary = calibration.calibration_summary(test, calibrated, classes=classes, n_bins=n_bins)
-        cross_fitted, _ = calibration.calibrate_cross_fitted(test, classes=classes)
-        cross_summary = calibration.calibration_summary(test, cross_fitted, classes=classes, n_bins=n_bins)
         rows.append(
             {
                 "model": key[0],
