@@ -1,10 +1,13 @@
 """Is "confidence 0.9" worth 90 %? Expected calibration error, NLL, reliability tables and temperature scaling
-fitted per fold on that fold's validation speakers only.
+fitted so that no clip of a fold informs that fold's temperature (on the fold's validation speakers, or
+cross-fitted on the other folds' held-out speakers).
 
 Probabilities are arrays of shape (n_clips, n_classes) whose rows sum to 1; ``y_true_index`` is an int array
 of shape (n_clips,) indexing their columns. Temperature scaling rescales log-probabilities:
 ``softmax(log p / T)``; T > 1 softens over-confident predictions, T < 1 sharpens, T = 1 changes nothing, and the
-argmax (y_pred) never changes.
+argmax (y_pred) never changes. The temperature minimises a proper scoring rule: the Brier score (mean squared
+error of the probability vector, bounded per clip, so a few confidently wrong clips with saturated probabilities
+cannot dominate the fit) or the NLL (classic temperature scaling, unbounded per clip).
 """
 
 import numpy as np
@@ -13,6 +16,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 
 __all__ = [
+    "OBJECTIVES",
     "TEMPERATURE_BOUNDS",
     "PROBABILITY_FLOOR",
     "prediction_arrays",
@@ -26,6 +30,7 @@ __all__ = [
     "calibration_summary",
 ]
 
+OBJECTIVES = ("brier", "nll")  # scoring rules fit_temperature can minimise
 TEMPERATURE_BOUNDS = (0.05, 20.0)  # the search range of fit_temperature
 PROBABILITY_FLOOR = 1e-12  # probabilities are clipped here before taking logs (a 0 would be log 0 = −inf)
 
@@ -87,16 +92,23 @@ def reliability_table(probabilities, y_true_index, *, n_bins: int) -> pd.DataFra
     )
 
 
-def fit_temperature(probabilities, y_true_index) -> float:
-    """The T in ``TEMPERATURE_BOUNDS`` minimising the NLL of ``softmax(log p / T)`` (bounded scalar search)."""
+def fit_temperature(probabilities, y_true_index, *, objective: str) -> float:
+    """The T in ``TEMPERATURE_BOUNDS`` minimising ``objective`` ("brier" or "nll", see ``OBJECTIVES``) of
+    ``softmax(log p / T)`` (bounded scalar search)."""
     probabilities, y_true_index = _check(probabilities, y_true_index)
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     logits = np.log(np.clip(probabilities, PROBABILITY_FLOOR, None))
     rows = np.arange(len(y_true_index))
+    one_hot = np.eye(probabilities.shape[1])[y_true_index]
 
-    def nll(temperature: float) -> float:
-        return float(-np.mean(log_softmax(logits / temperature, axis=1)[rows, y_true_index]))
+    def loss(temperature: float) -> float:
+        log_scaled = log_softmax(logits / temperature, axis=1)
+        if objective == "nll":
+            return float(-np.mean(log_scaled[rows, y_true_index]))
+        return float(np.mean(np.sum((np.exp(log_scaled) - one_hot) ** 2, axis=1)))
 
-    return float(minimize_scalar(nll, bounds=TEMPERATURE_BOUNDS, method="bounded").x)
+    return float(minimize_scalar(loss, bounds=TEMPERATURE_BOUNDS, method="bounded").x)
 
 
 def apply_temperature(probabilities, temperature: float) -> np.ndarray:
@@ -111,7 +123,7 @@ def apply_temperature(probabilities, temperature: float) -> np.ndarray:
 
 
 def calibrate_per_fold(
-    test_predictions: pd.DataFrame, val_predictions: pd.DataFrame, *, classes
+    test_predictions: pd.DataFrame, val_predictions: pd.DataFrame, *, classes, objective: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Temperature-scale each fold's test predictions with a temperature fitted on THAT fold's validation
     speakers only (``results.read_predictions(..., split="val")``), so no test speaker informs its calibration.
@@ -129,7 +141,7 @@ def calibrate_per_fold(
         [
             {
                 "fold": fold,
-                "temperature": fit_temperature(*prediction_arrays(part, classes=classes)),
+                "temperature": fit_temperature(*prediction_arrays(part, classes=classes), objective=objective),
                 "n_val": len(part),
             }
             for fold, part in val_predictions.groupby("fold", sort=True)
@@ -139,9 +151,12 @@ def calibrate_per_fold(
     return _scale_folds(test_predictions, temperatures, classes=classes), temperatures
 
 
-def calibrate_cross_fitted(test_predictions: pd.DataFrame, *, classes) -> tuple[pd.DataFrame, pd.DataFrame]:
+def calibrate_cross_fitted(
+    test_predictions: pd.DataFrame, *, classes, objective: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Temperature-scale each fold's test predictions with a temperature fitted on the OTHER folds' test
-    predictions (cross-fitting), for models whose validation predictions are in-sample (refit on them).
+    predictions (cross-fitting): every speaker there unseen by the model that predicted it, and many more of them
+    than a fold's few validation speakers; also right for models whose validation predictions are in-sample.
 
     No clip of a fold informs that fold's temperature. Returns the same pair as ``calibrate_per_fold``
     (n_val there counts the other folds' clips).
@@ -154,7 +169,7 @@ def calibrate_cross_fitted(test_predictions: pd.DataFrame, *, classes) -> tuple[
         [
             {
                 "fold": fold,
-                "temperature": fit_temperature(*prediction_arrays(part, classes=classes)),
+                "temperature": fit_temperature(*prediction_arrays(part, classes=classes), objective=objective),
                 "n_val": len(part),
             }
             for fold, part in others.items()
@@ -167,7 +182,7 @@ def calibration_summary(
     test_predictions: pd.DataFrame, calibrated_predictions: pd.DataFrame, *, classes, n_bins: int
 ) -> dict[str, float]:
     """n, ece_before, ece_after (``n_bins`` bins), nll_before and nll_after (nats) of a model's test
-    predictions before and after ``calibrate_per_fold``."""
+    predictions before and after calibration (``calibrate_per_fold`` or ``calibrate_cross_fitted``)."""
     before = prediction_arrays(test_predictions, classes=classes)
     after = prediction_arrays(calibrated_predictions, classes=classes)
     return {

@@ -6,6 +6,7 @@ A model is keyed ``(model, features, adaptation)`` as in ``bootstrap.comparison_
 tables and charts is ``"model · features"``.
 """
 
+import numpy as np
 import pandas as pd
 
 from ser_utils.evaluation import calibration, error_analysis, fairness
@@ -83,39 +84,37 @@ def top_confusions(predictions_by_model: dict, keys: list, *, classes) -> dict[s
     }
 
 
-def calibration_table(test_by_model: dict, val_by_model: dict, *, classes, n_bins: int, in_sample: set):
-    """Calibration of every model, before and after per-fold temperature scaling; no test clip of a fold
-    informs that fold's temperature.
+def calibration_table(test_by_model: dict, val_by_model: dict, *, classes, n_bins: int, objective: str, in_sample: set):
+    """Calibration of every model, before and after per-fold temperature scaling (``objective``: "brier" or
+    "nll"); no test clip of a fold informs that fold's temperature.
 
-    Each fold's temperature is fitted on that fold's validation speakers (``calibration.calibrate_per_fold``),
-    except for ``in_sample`` models (scikit-learn baselines refit on their validation rows, so those predictions
-    are in-sample): theirs is fitted on the other folds' held-out predictions
-    (``calibration.calibrate_cross_fitted``). ``fitted_on`` says which. Returns (table: model, features,
-    adaptation, fitted_on, temperature_median, n, ece_before, ece_after, nll_before, nll_after, and for every
-    model the cross-fitted estimate ece_after_cross_fitted, nll_after_cross_fitted; {label: (reliability before,
-    reliability after)}).
+    Each fold's temperature is cross-fitted on the other folds' held-out predictions
+    (``calibration.calibrate_cross_fitted``: about twenty unseen speakers). Models with out-of-sample validation
+    predictions (not in ``in_sample``, the scikit-learn baselines that refit on their validation rows) also get
+    the estimate from each fold's own validation speakers (``calibration.calibrate_per_fold``: two speakers),
+    NaN otherwise. Returns (table: model, features, adaptation, fitted_on, objective, temperature_median, n,
+    ece_before, ece_after, nll_before, nll_after, ece_after_val_speakers, nll_after_val_speakers;
+    {label: (reliability before, reliability after)}).
     """
     rows, reliability = [], {}
     for key, test in test_by_model.items():
-        cross_fitted, cross_temperatures = calibration.calibrate_cross_fitted(test, classes=classes)
-        cross_summary = calibration.calibration_summary(test, cross_fitted, classes=classes, n_bins=n_bins)
-        if key[0] in in_sample or key not in val_by_model:
-            calibrated, temperatures, summary = cross_fitted, cross_temperatures, cross_summary
-            fitted_on = "other folds' held-out speakers"
-        else:
-            calibrated, temperatures = calibration.calibrate_per_fold(test, val_by_model[key], classes=classes)
-            summary = calibration.calibration_summary(test, calibrated, classes=classes, n_bins=n_bins)
-            fitted_on = "the fold's validation speakers"
+        calibrated, temperatures = calibration.calibrate_cross_fitted(test, classes=classes, objective=objective)
+        summary = calibration.calibration_summary(test, calibrated, classes=classes, n_bins=n_bins)
+        val_speakers = {"ece_after": np.nan, "nll_after": np.nan}
+        if key[0] not in in_sample and key in val_by_model:
+            by_val, _ = calibration.calibrate_per_fold(test, val_by_model[key], classes=classes, objective=objective)
+            val_speakers = calibration.calibration_summary(test, by_val, classes=classes, n_bins=n_bins)
         rows.append(
             {
                 "model": key[0],
                 "features": key[1],
                 "adaptation": key[2],
-                "fitted_on": fitted_on,
+                "fitted_on": "other folds' held-out speakers",
+                "objective": objective,
                 "temperature_median": float(temperatures["temperature"].median()),
                 **summary,
-                "ece_after_cross_fitted": cross_summary["ece_after"],
-                "nll_after_cross_fitted": cross_summary["nll_after"],
+                "ece_after_val_speakers": val_speakers["ece_after"],
+                "nll_after_val_speakers": val_speakers["nll_after"],
             }
         )
         reliability[label_of(key)] = tuple(
@@ -177,7 +176,9 @@ def deployable_keys(artifacts_dir, keys) -> list[tuple[str, str, str]]:
     ]
 
 
-def calibrate_deployable_models(artifacts_dir, test_by_model: dict, *, classes, n_bins: int) -> pd.DataFrame:
+def calibrate_deployable_models(
+    artifacts_dir, test_by_model: dict, *, classes, n_bins: int, objective: str
+) -> pd.DataFrame:
     """Store a temperature in the card of every deployable model (``persistence.deployable_models``) whose
     recipe has out-of-fold predictions here, so ``predict`` writes calibrated probabilities.
 
@@ -192,7 +193,7 @@ def calibrate_deployable_models(artifacts_dir, test_by_model: dict, *, classes, 
         if len(matches) != 1:
             continue
         probabilities, truth = calibration.prediction_arrays(test_by_model[matches[0]], classes=classes)
-        temperature = calibration.fit_temperature(probabilities, truth)
+        temperature = calibration.fit_temperature(probabilities, truth, objective=objective)
         scaled = calibration.apply_temperature(probabilities, temperature)
         ece_before, ece_after = (
             calibration.expected_calibration_error(values, truth, n_bins=n_bins) for values in (probabilities, scaled)
@@ -202,6 +203,7 @@ def calibrate_deployable_models(artifacts_dir, test_by_model: dict, *, classes, 
             calibration={
                 "temperature": temperature,
                 "fitted_on": "pooled out-of-fold predictions of the cross-validation (every speaker unseen)",
+                "objective": objective,
                 "ece_before": ece_before,
                 "ece_after": ece_after,
                 "n_bins": n_bins,

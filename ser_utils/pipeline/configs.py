@@ -7,6 +7,7 @@ environment access), so building one is always cheap and safe. ``io.provenance.r
 
 from dataclasses import dataclass
 
+from ser_utils.evaluation.calibration import OBJECTIVES
 from ser_utils.yamnet.network import BLOCKS
 
 __all__ = ["EdaConfig", "FeaturesConfig", "ExperimentConfig", "TransferConfig", "EvaluationConfig"]
@@ -129,6 +130,7 @@ class EvaluationConfig:
     n_resamples: int
     confidence: float
     n_bins: int
+    calibration_objective: str
     top_models: int
     cross_corpus: bool
     n_val_speakers: int
@@ -140,6 +142,8 @@ class EvaluationConfig:
             raise ValueError(f"need n_resamples >= 100 and 0.5 < confidence < 1; got {self}")
         if min(self.n_bins, self.top_models, self.n_jobs) < 1 or self.n_val_speakers < 0:
             raise ValueError(f"need n_bins, top_models, n_jobs >= 1 and n_val_speakers >= 0; got {self}")
+        if self.calibration_objective not in OBJECTIVES:
+            raise ValueError(f"calibration_objective must be one of {OBJECTIVES}, got {self.calibration_objective!r}")
 
 
 def _check_max_clips(max_clips: int | None, *, n_folds: int) -> None:

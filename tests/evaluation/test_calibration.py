@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from ser_utils.evaluation.calibration import (
+    OBJECTIVES,
     apply_temperature,
     calibrate_cross_fitted,
     calibrate_per_fold,
@@ -31,21 +32,40 @@ def over_confident(probabilities: np.ndarray) -> np.ndarray:
     return cubed / cubed.sum(axis=1, keepdims=True)
 
 
-def test_calibrated_probabilities_have_near_zero_ece_and_temperature_one():
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_calibrated_probabilities_have_near_zero_ece_and_temperature_one(objective):
     probabilities, labels = calibrated_sample(40_000, seed=0)
     assert expected_calibration_error(probabilities, labels, n_bins=15) < 0.015
-    assert fit_temperature(probabilities, labels) == pytest.approx(1.0, abs=0.05)
+    assert fit_temperature(probabilities, labels, objective=objective) == pytest.approx(1.0, abs=0.05)
 
 
-def test_cubed_probabilities_give_temperature_three_and_lower_ece_after_scaling():
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_cubed_probabilities_give_temperature_three_and_lower_ece_after_scaling(objective):
+    # Both are proper scoring rules, so both recover the temperature that undoes the cubing.
     probabilities, labels = calibrated_sample(40_000, seed=1)
     sharp = over_confident(probabilities)
-    temperature = fit_temperature(sharp, labels)
+    temperature = fit_temperature(sharp, labels, objective=objective)
     assert temperature == pytest.approx(3.0, rel=0.05)
     rescaled = apply_temperature(sharp, temperature)
     ece_before = expected_calibration_error(sharp, labels, n_bins=15)
     assert expected_calibration_error(rescaled, labels, n_bins=15) < ece_before / 3
     assert negative_log_likelihood(rescaled, labels) < negative_log_likelihood(sharp, labels)
+
+
+def test_brier_temperature_resists_a_few_saturated_confident_errors():
+    # 2 % of clips confidently wrong with their true class at probability 0 (a saturated softmax): the unbounded
+    # NLL softens everything to pay for them; the bounded Brier score barely moves and keeps ECE low.
+    probabilities, labels = calibrated_sample(20_000, seed=9)
+    broken = probabilities.copy()
+    broken[:400] = 0.0
+    broken[np.arange(400), (labels[:400] + 1) % len(CLASSES)] = 1.0
+    by_nll = fit_temperature(broken, labels, objective="nll")
+    by_brier = fit_temperature(broken, labels, objective="brier")
+    assert by_nll > 2.0 and by_brier == pytest.approx(1.0, abs=0.15)
+    ece = {t: expected_calibration_error(apply_temperature(broken, t), labels, n_bins=15) for t in (by_nll, by_brier)}
+    assert ece[by_brier] < ece[by_nll]
+    with pytest.raises(ValueError, match="objective"):
+        fit_temperature(broken, labels, objective="ece")
 
 
 def test_apply_temperature_keeps_argmax_sums_to_one_and_one_is_identity():
@@ -89,7 +109,7 @@ def test_calibrate_per_fold_uses_each_folds_own_validation_temperature():
     sharpen = {"fold1": over_confident, "fold2": lambda p: p}
     val = pd.concat([predictions_table(sharpen[f](p[:10_000]), y[:10_000], fold=f) for f, (p, y) in parts.items()])
     test = pd.concat([predictions_table(sharpen[f](p[10_000:]), y[10_000:], fold=f) for f, (p, y) in parts.items()])
-    calibrated, temperatures = calibrate_per_fold(test, val, classes=CLASSES)
+    calibrated, temperatures = calibrate_per_fold(test, val, classes=CLASSES, objective="nll")
     by_fold = temperatures.set_index("fold")["temperature"]
     assert by_fold["fold1"] == pytest.approx(3.0, rel=0.1) and by_fold["fold2"] == pytest.approx(1.0, abs=0.1)
     assert (calibrated["y_pred"] == test["y_pred"]).all()
@@ -104,7 +124,7 @@ def test_calibrate_per_fold_refuses_a_fold_without_validation_predictions():
     probabilities, labels = calibrated_sample(100, seed=5)
     test = predictions_table(probabilities, labels, fold="fold1")
     with pytest.raises(ValueError, match="no validation predictions"):
-        calibrate_per_fold(test, test.assign(fold="fold2"), classes=CLASSES)
+        calibrate_per_fold(test, test.assign(fold="fold2"), classes=CLASSES, objective="brier")
 
 
 def test_cross_fitting_takes_each_folds_temperature_from_the_other_folds_only():
@@ -113,10 +133,10 @@ def test_cross_fitting_takes_each_folds_temperature_from_the_other_folds_only():
     parts = {fold: calibrated_sample(8_000, seed=seed) for fold, seed in (("fold1", 6), ("fold2", 7), ("fold3", 8))}
     sharpen = {"fold1": over_confident, "fold2": lambda p: p, "fold3": lambda p: p}
     test = pd.concat([predictions_table(sharpen[f](p), y, fold=f) for f, (p, y) in parts.items()], ignore_index=True)
-    calibrated, temperatures = calibrate_cross_fitted(test, classes=CLASSES)
+    calibrated, temperatures = calibrate_cross_fitted(test, classes=CLASSES, objective="brier")
     by_fold = temperatures.set_index("fold")
     assert by_fold.loc["fold1", "temperature"] == pytest.approx(1.0, abs=0.1)
     assert by_fold.loc["fold2", "temperature"] > 1.2 and by_fold.loc["fold1", "n_val"] == 16_000
     assert (calibrated["y_pred"] == test["y_pred"]).all()
     with pytest.raises(ValueError, match="two folds"):
-        calibrate_cross_fitted(test[test["fold"] == "fold1"], classes=CLASSES)
+        calibrate_cross_fitted(test[test["fold"] == "fold1"], classes=CLASSES, objective="brier")

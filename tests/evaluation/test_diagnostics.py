@@ -66,7 +66,25 @@ def test_deployable_model_gets_the_temperature_of_its_out_of_fold_predictions(tm
     )
     save_model(model, model_dir=tmp_path / "m__f", card=card)
     predictions = {("m", "f", "none"): over_confident_predictions(20_000, seed=1)}
-    table = diagnostics.calibrate_deployable_models(tmp_path, predictions, classes=CLASSES, n_bins=15)
+    table = diagnostics.calibrate_deployable_models(
+        tmp_path, predictions, classes=CLASSES, n_bins=15, objective="brier"
+    )
     temperature = read_card(tmp_path / "m__f")["calibration"]["temperature"]
     assert temperature == pytest.approx(3.0, rel=0.1) and table["temperature"].iloc[0] == temperature
     assert table["ece_after"].iloc[0] < table["ece_before"].iloc[0]
+
+
+def test_calibration_table_cross_fits_every_model_and_adds_validation_speakers_where_out_of_sample():
+    test = over_confident_predictions(8_000, seed=2)
+    val = over_confident_predictions(4_000, seed=3)
+    test_by_model = {("keras", "f", "none"): test, ("sklearn", "f", "none"): test}
+    val_by_model = {key: val for key in test_by_model}
+    table, reliability = diagnostics.calibration_table(
+        test_by_model, val_by_model, classes=CLASSES, n_bins=15, objective="brier", in_sample={"sklearn"}
+    )
+    rows = table.set_index("model")
+    assert (rows["ece_after"] < rows["ece_before"]).all() and (rows["nll_after"] < rows["nll_before"]).all()
+    assert rows.loc["keras", "temperature_median"] == pytest.approx(3.0, rel=0.15)
+    assert rows.loc["keras", "ece_after_val_speakers"] < rows.loc["keras", "ece_before"]
+    assert np.isnan(rows.loc["sklearn", "ece_after_val_speakers"])
+    assert set(reliability) == {"keras · f", "sklearn · f"}
