@@ -8,7 +8,11 @@ mean over time of MFCC-40, chroma_stft, melspectrogram, spectral_contrast, tonne
 The cold comparison is interleaved: the files are split into ``--chunks`` chunks and each chunk is timed
 with the seeds' loop, then with the project, so that other work on a shared machine slows both alike.
 Besides wall-clock rates the script reports CPU time per file (the project's includes its worker
-processes and their start-up), a measure other processes on the machine barely affect.
+processes and their start-up), a measure other processes on the machine barely affect, and where the
+project's CPU time goes, stage by stage (decoding, the one STFT, chroma and its tuning estimate, tonnetz, the
+other spectral statistics, Praat's pitch, point process / jitter / shimmer and HNR), from a profile of the
+extractor on ``--profile-files`` of the clips in this process; what the cold run spent beyond those stages
+is start-up, dispatch and caching.
 
 Both run at the same sample rate (``--sr``, default 16 kHz, the corpora's own rate; the seeds loaded at
 librosa's default 22,050 Hz, which only makes the reference slower: resampling and more samples per
@@ -17,11 +21,12 @@ on the shared columns, printed with the comparison: tonnetz (the project project
 seeds a CQT chroma of the HPSS harmonic part). The project's 100 other columns (prosody, voice quality,
 MFCC deviations …) are extra work the reference does not do.
 
-Usage (from the project root):
-    .venv/bin/python benchmarks/bench_features.py --data ../shared/data/ravdess [--max-files 300] [--jobs 2]
+Usage (from the project root; the issue's reference set is RAVDESS actors 01-04, 240 clips):
+    .venv/bin/python benchmarks/bench_features.py --data ../shared/data/ravdess/Actor_0{1,2,3,4} [--jobs 2]
 """
 
 import argparse
+import cProfile
 import json
 import os
 import resource
@@ -84,24 +89,25 @@ def compare_shared_columns(reference: pd.DataFrame, ours: pd.DataFrame) -> pd.Da
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/ravdess"), help="corpus folder")
+    parser.add_argument("--data", type=Path, nargs="+", default=[Path("../shared/data/ravdess")], help="folders")
     parser.add_argument("--max-files", type=int, default=None, help="files to time (default: all)")
     parser.add_argument("--jobs", type=int, default=2, help="processes for the project's extractor")
     parser.add_argument("--sr", type=int, default=16_000, help="sample rate both pipelines analyse at")
     parser.add_argument("--chunks", type=int, default=4, help="interleave the two pipelines over this many chunks")
     parser.add_argument("--seed", type=int, default=0, help="picks the files when --max-files is set")
+    parser.add_argument("--profile-files", type=int, default=48, help="clips profiled stage by stage (0: skip)")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
 
-    manifest, _ = build_manifest([args.data], progress=False, n_jobs=2)
+    manifest, _ = build_manifest(args.data, progress=False, n_jobs=2)
     paths = sample_clips(manifest, max_clips=args.max_files, seed=args.seed)["path"].tolist()
     if not paths:
-        print(f"error: no usable audio under {args.data}", file=sys.stderr)
+        print(f"error: no usable audio under {', '.join(map(str, args.data))}", file=sys.stderr)
         return 2
     chunks = [chunk.tolist() for chunk in np.array_split(np.array(paths, dtype=object), max(1, args.chunks))]
     print(
-        f"{len(paths)} files from {args.data}, timed in {len(chunks)} interleaved chunks (seeds' loop, then the "
-        f"project, per chunk); {os.cpu_count()} CPU cores; load average before {os.getloadavg()[0]:.2f}"
+        f"{len(paths)} files from {', '.join(map(str, args.data))}, timed in {len(chunks)} interleaved chunks "
+        f"(seeds' loop, then the project, per chunk); {os.cpu_count()} CPU cores; load average before {_load()}"
     )
 
     config = HandcraftedConfig(sr=args.sr)
@@ -138,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     cold_ratio = rates["project_cold"] / rates["seeds_loop"]
     warm_ratio = rates["project_warm"] / rates["project_cold"]
     cpu_ratio = cpu["seeds_loop"] / cpu["project_cold"]
-    print(f"\nload average after {os.getloadavg()[0]:.2f} (other processes on the machine slow both sides)")
+    print(f"\nload average after {_load()} (other processes on the machine slow both sides)")
     labels = {
         "seeds_loop": "seeds' loop, 1 process, 195 values",
         "project_cold": f"project, cold cache, {args.jobs} processes, {len(warm.columns)} values",
@@ -150,6 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cold / seeds' loop: {cold_ratio:.1f}x faster; CPU work per file {cpu_ratio:.1f}x less")
     print(f"warm / cold: {warm_ratio:.0f}x faster")
     print("(the project's CPU time includes starting its worker processes)")
+    stages = _stage_profile(paths[: args.profile_files], config=config) if args.profile_files else {}
+    if stages:
+        stages["start-up, dispatch, hashing, caching (cold run minus the stages)"] = cpu["project_cold"] / len(
+            paths
+        ) - sum(stages.values())
+        print(f"\nproject's CPU seconds per clip by stage ({min(args.profile_files, len(paths))} clips profiled):")
+        for stage, value in stages.items():
+            print(f"  {stage:<68} {value:.4f}")
     print(f"failures: {len(warm.failures)}")
     print("\nshared columns, project minus seeds' loop, on the same files at the same sample rate:")
     print(comparison.to_string(index=False, float_format=lambda value: f"{value:.3g}"))
@@ -170,10 +184,48 @@ def main(argv: list[str] | None = None) -> int:
             "cold_over_seeds": cold_ratio,
             "warm_over_cold": warm_ratio,
             "cpu_seeds_over_project": cpu_ratio,
+            "cpu_seconds_per_clip_by_stage": stages,
+            "load_average_after": os.getloadavg(),
             "comparison": comparison.to_dict(orient="records"),
         }
         args.json.write_text(json.dumps(payload, indent=2))
     return 0
+
+
+# Stages of the handcrafted extractor: (label, function name, file it is defined in); the profile's cumulative
+# CPU time of each. "other spectral" is the extractor's own total minus the stages inside it.
+STAGES = (
+    ("decode (read, resample, checks)", "prepare_waveform", "prepare.py"),
+    ("STFT (one, shared)", "stft", "spectrum.py"),
+    ("chroma with its tuning estimate", "_chroma", "handcrafted.py"),
+    ("tonnetz", "_tonnetz", "handcrafted.py"),
+    ("Praat pitch (autocorrelation)", "<built-in method parselmouth.to_pitch_ac>", "~"),
+    ("Praat point process, jitter, shimmer, HNR mean", "<built-in method parselmouth.praat.call>", "~"),
+    ("Praat harmonicity (HNR)", "<built-in method parselmouth.to_harmonicity_ac>", "~"),
+)
+
+
+def _stage_profile(paths: list[str], *, config: HandcraftedConfig) -> dict[str, float]:
+    """CPU seconds per clip of each extractor stage, profiled in this process (one job, no cache)."""
+    extract_features(paths[:1], feature_set="handcrafted", cache_dir=None, config=config, n_jobs=1, progress=False)
+    profile = cProfile.Profile(time.process_time)
+    profile.enable()
+    extract_features(paths, feature_set="handcrafted", cache_dir=None, config=config, n_jobs=1, progress=False)
+    profile.disable()
+    profile.create_stats()
+    cumulative = {}
+    for (filename, _, name), (_, _, _, total, _) in profile.stats.items():
+        key = (name, "~" if filename == "~" else Path(filename).name)
+        cumulative[key] = cumulative.get(key, 0.0) + total
+    stages = {label: cumulative.get((name, where), 0.0) / len(paths) for label, name, where in STAGES}
+    inside = sum(value for label, value in stages.items() if not label.startswith("decode"))
+    whole = cumulative.get(("handcrafted_features", "handcrafted.py"), 0.0) / len(paths)
+    stages["other spectral statistics (mel, MFCC, contrast, deltas, onsets ...)"] = whole - inside
+    return stages
+
+
+def _load() -> str:
+    return "/".join(f"{value:.2f}" for value in os.getloadavg()) + " (1/5/15 min)"
 
 
 def _children_cpu() -> float:

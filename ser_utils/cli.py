@@ -7,6 +7,7 @@ import sys
 from enum import IntEnum
 from pathlib import Path
 
+from ser_utils.io.console import quiet_libraries
 from ser_utils.io.errors import NeedsUserAction
 
 __all__ = ["ExitCode", "main"]
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     Ctrl-C → 130. Usage errors exit 2 via argparse.
     """
     args = _parser().parse_args(argv)
+    quiet_libraries()  # before any command imports TensorFlow
     try:
         return int(COMMANDS[args.command](args))
     except KeyboardInterrupt:
@@ -71,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     manifest.add_argument("folders", nargs="+", type=Path, help="folders holding corpora")
     manifest.add_argument("--out", type=Path, default=Path("manifest.csv"), help="output CSV")
     manifest.add_argument("--jobs", type=int, default=2, help="parallel decoders")
+    _add_backend_options(manifest)
 
     download = commands.add_parser("download", help="download a corpus from its public source", epilog=EPILOG)
     download.add_argument("corpus", choices=list(CORPUS_SOURCES))
@@ -88,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     features.add_argument("--out", type=Path, default=Path("features"), help="output folder")
     features.add_argument("--cache", type=Path, default=None, help="cache folder (default: artifacts/cache)")
     features.add_argument("--jobs", type=int, default=2, help="parallel extractors")
+    _add_backend_options(features)
 
     run = commands.add_parser(
         "run", help="run the notebooks in order with papermill and render the report", epilog=EPILOG
@@ -119,13 +123,49 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", type=Path, default=Path("predictions.csv"), help="output CSV")
     predict.add_argument("--jobs", type=int, default=2, help="parallel input preparation (at least 2 for features)")
     predict.add_argument("--yamnet-dir", type=Path, default=None, help=YAMNET_DIR_HELP + "; for YAMNet-based models")
+    predict.add_argument(
+        "--enrol",
+        action="append",
+        type=Path,
+        default=None,
+        help="a folder (or file; repeat the option for more) of unlabelled clips of the same voice as the files, "
+        "for a speaker-adaptive model (its card has an adaptation section); about 16 clips are enough",
+    )
+
+    timeline = commands.add_parser(
+        "timeline",
+        help="emotions over time in long recordings: speech segments as CSV + JSON and a chart per file",
+        epilog=EPILOG,
+    )
+    timeline.add_argument("paths", nargs="+", type=Path, help="audio files (any length) or folders holding them")
+    timeline.add_argument("--model", type=Path, required=True, help="model folder (holds model_card.json)")
+    timeline.add_argument("--out", type=Path, default=Path("timelines"), help="output folder")
+    timeline.add_argument("--window", type=float, default=3.0, help="analysis window, seconds")
+    timeline.add_argument("--hop", type=float, default=1.0, help="step between windows, seconds")
+    timeline.add_argument("--smoothing", type=int, default=3, help="windows averaged over time (1: none)")
+    timeline.add_argument("--no-chart", action="store_true", help="write the tables only")
+    timeline.add_argument("--jobs", type=int, default=1, help="feature processes per batch of windows")
+    timeline.add_argument("--yamnet-dir", type=Path, default=None, help=YAMNET_DIR_HELP + "; for YAMNet-based models")
+
+    export = commands.add_parser("export", help="export a saved Keras model for edge devices (TFLite)", epilog=EPILOG)
+    export.add_argument("--model", type=Path, required=True, help="Keras model folder (holds model_card.json)")
+    export.add_argument("--format", choices=["tflite"], default="tflite", help="export format")
+    export.add_argument(
+        "--precision",
+        nargs="+",
+        choices=["float32", "int8"],
+        default=["float32", "int8"],
+        help="float32 and/or dynamic-range int8 (default: both)",
+    )
+    export.add_argument("--out", type=Path, default=None, help="output folder (default: <model>/export)")
     return parser
 
 
 def _manifest(args) -> int:
     from ser_utils.data.manifest import build_manifest, summarize, write_manifest
 
-    table, skipped = build_manifest(args.folders, n_jobs=args.jobs, progress=sys.stderr.isatty())
+    with _joblib_backend(args) as n_jobs:
+        table, skipped = build_manifest(args.folders, n_jobs=n_jobs, progress=sys.stderr.isatty())
     skipped_path = write_manifest(table, skipped, out=args.out)
     print(summarize(table, skipped))
     print(f"wrote {args.out} and {skipped_path}")
@@ -164,13 +204,14 @@ def _features(args) -> int:
         manifest = read_manifest(args.manifest)
     except KeyError as error:
         raise ValueError(f"{args.manifest} lacks column {error}; write it with the manifest command") from error
-    features = extract_features(
-        manifest,
-        feature_set=args.feature_set,
-        cache_dir=args.cache or _default_cache_dir(args.out),
-        n_jobs=args.jobs,
-        progress=sys.stderr.isatty(),
-    )
+    with _joblib_backend(args) as n_jobs:
+        features = extract_features(
+            manifest,
+            feature_set=args.feature_set,
+            cache_dir=args.cache or _default_cache_dir(args.out),
+            n_jobs=n_jobs,
+            progress=sys.stderr.isatty(),
+        )
     written = write_features(features, out_dir=args.out)
     for row in features.failures.itertuples():
         print(f"error: {row.path}: {row.reason}", file=sys.stderr)
@@ -230,11 +271,10 @@ def _yamnet_classify(args) -> int:
 def _predict(args) -> int:
     from ser_utils.io.atomic import atomic_path
     from ser_utils.serving.predictor import load_predictor
-    from ser_utils.yamnet.weights import MODEL_DIR_ENV_VAR
 
-    # The edge hands the folder to the weights resolver through the environment, which worker processes inherit.
-    with _environment({MODEL_DIR_ENV_VAR: str(args.yamnet_dir)} if args.yamnet_dir is not None else {}):
-        table = load_predictor(args.model).predict_files(args.paths, n_jobs=args.jobs)
+    with _yamnet_dir(args.yamnet_dir):
+        enrolment = {"enrol": args.enrol} if args.enrol else {}  # plain per-file prediction unless --enrol
+        table = load_predictor(args.model).predict_files(args.paths, n_jobs=args.jobs, **enrolment)
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False)
     failed = table["error"].ne("")
@@ -242,6 +282,106 @@ def _predict(args) -> int:
         print(f"error: {row.path}: {row.error}", file=sys.stderr)
     print(f"wrote {args.out}: {len(table)} files, {int(failed.sum())} errors")
     return ExitCode.RUN_FAILED if failed.any() else ExitCode.OK
+
+
+def _timeline(args) -> int:
+    from ser_utils.audio.loading import AudioError, expand_audio_paths
+    from ser_utils.serving.predictor import load_predictor
+    from ser_utils.serving.timeline import TimelineConfig, emotion_timeline, write_timeline
+
+    config = TimelineConfig(window_s=args.window, hop_s=args.hop, smoothing_windows=args.smoothing)
+    paths = expand_audio_paths(args.paths)
+    if not paths:
+        raise ValueError("no audio files given (folders are searched for their audio files)")
+    n_failed = 0
+    with _yamnet_dir(args.yamnet_dir):
+        predictor = load_predictor(args.model)
+        for path in paths:
+            try:
+                timeline = emotion_timeline(path, predictor=predictor, config=config, n_jobs=args.jobs)
+            except AudioError as error:
+                print(f"error: {path}: {error.reason}", file=sys.stderr)
+                n_failed += 1
+                continue
+            written = write_timeline(timeline, out_dir=args.out, model_name=predictor.card["name"])
+            if not args.no_chart:
+                written.append(_timeline_chart(timeline, out_dir=args.out, model_name=predictor.card["name"]))
+            speech = float((timeline.regions[:, 1] - timeline.regions[:, 0]).sum()) if len(timeline.regions) else 0.0
+            print(
+                f"{path}: {timeline.duration:.1f} s, {speech:.1f} s speech, {len(timeline.segments)} segments; "
+                f"wrote {', '.join(map(str, written))}"
+            )
+    return ExitCode.RUN_FAILED if n_failed else ExitCode.OK
+
+
+def _timeline_chart(timeline, *, out_dir: Path, model_name: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ser_utils.plots.charts import save_chart
+    from ser_utils.plots.timeline import plot_timeline
+
+    name = Path(timeline.path).name
+    fig = plot_timeline(timeline, title=f"{name}: emotions over time ({model_name})")
+    path = save_chart(fig, f"{Path(timeline.path).stem}_timeline", charts_dir=out_dir, data_label=name)
+    plt.close(fig)
+    return path
+
+
+def _export(args) -> int:
+    from ser_utils.serving.export import export_tflite
+
+    out = args.out if args.out is not None else args.model / "export"
+    for precision in args.precision:
+        folder = export_tflite(args.model, out_dir=out / f"{args.format}_{precision}", precision=precision)
+        size = (folder / "model.tflite").stat().st_size
+        print(f"wrote {folder} ({size / 1e6:.2f} MB, {precision})")
+    return ExitCode.OK
+
+
+def _yamnet_dir(folder: Path | None):
+    """The edge hands ``--yamnet-dir`` to the weights resolver through the environment, which worker processes
+    inherit; without the option nothing is set (and TensorFlow is not imported for a scikit-learn model)."""
+    if folder is None:
+        return contextlib.nullcontext()
+    from ser_utils.yamnet.weights import MODEL_DIR_ENV_VAR
+
+    return _environment({MODEL_DIR_ENV_VAR: str(folder)})
+
+
+def _add_backend_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--backend",
+        choices=["local", "dask"],
+        default="local",
+        help="where the work runs: local processes (--jobs), or a Dask cluster through joblib's dask backend",
+    )
+    command.add_argument("--scheduler", default=None, help="the Dask scheduler's address, e.g. tcp://10.0.0.5:8786")
+
+
+@contextlib.contextmanager
+def _joblib_backend(args):
+    """Run the block under joblib's backend for ``--backend``; yields the ``n_jobs`` to pass.
+
+    ``local``: joblib's default, ``--jobs`` workers. ``dask``: a ``distributed.Client`` of the scheduler at
+    ``--scheduler`` and ``joblib.parallel_config(backend="dask")``, the same code path with every worker
+    thread of the cluster (``n_jobs=-1``); the workers need this package, the audio and the cache folder at the
+    same paths (README, "Running on a cluster").
+    """
+    if args.backend == "local":
+        if args.scheduler:
+            raise ValueError("--scheduler is for --backend dask; add --backend dask or drop --scheduler")
+        yield args.jobs
+        return
+    if not args.scheduler:
+        raise ValueError("--backend dask needs --scheduler ADDRESS, the Dask scheduler's (e.g. tcp://10.0.0.5:8786)")
+    from distributed import Client
+    from joblib import parallel_config
+
+    with Client(args.scheduler), parallel_config(backend="dask"):
+        yield -1
 
 
 @contextlib.contextmanager
@@ -287,4 +427,6 @@ COMMANDS = {
     "yamnet-classify": _yamnet_classify,
     "predict": _predict,
     "features": _features,
+    "timeline": _timeline,
+    "export": _export,
 }

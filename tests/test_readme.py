@@ -2,6 +2,7 @@
 committed ``outputs/<run>/`` tables (regenerate with ``python -m ser_utils report --readme``)."""
 
 from ser_utils.pipeline.report import README_MARKERS, README_RUN, results_markdown
+from ser_utils.pipeline.speed_report import SPEED_MARKERS, speed_markdown
 from ser_utils.pipeline.workspace import project_root
 
 ROOT = project_root(__file__)
@@ -14,3 +15,12 @@ def test_readme_results_match_the_outputs():
     written = text.split(start)[1].split(end)[0].strip("\n")
     expected = results_markdown(ROOT / "outputs" / README_RUN, run_name=README_RUN, root=ROOT)
     assert written == expected, "README results are stale: run `python -m ser_utils report --readme`"
+
+
+def test_readme_speed_section_matches_the_benchmark_files():
+    text = (ROOT / "README.md").read_text()
+    start, end = SPEED_MARKERS
+    assert text.count(start) == 1 and text.count(end) == 1, "README lost its speed markers"
+    written = text.split(start)[1].split(end)[0].strip("\n")
+    expected = speed_markdown(ROOT / "outputs" / README_RUN, run_name=README_RUN, root=ROOT)
+    assert written == expected, "README speed section is stale: run `python -m ser_utils report --readme`"

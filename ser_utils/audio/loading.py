@@ -1,5 +1,6 @@
 """Decode any audio file libsndfile reads into mono float32 at one sample rate."""
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -98,15 +99,15 @@ def fix_length(waveform: np.ndarray, *, n_samples: int) -> np.ndarray:
 
 
 def expand_audio_paths(paths: Iterable[Path | str]) -> list[Path]:
-    """Files as given, and folders replaced by the audio files under them (recursively, sorted).
+    """Files as given, and folders replaced by every entry under them named like audio (recursively, sorted).
 
-    A path that does not exist is kept, so the caller reports it as that file's error.
+    Nothing a user named or a folder holds under an audio name is dropped: a path that does not exist, a
+    broken symbolic link and a sub-folder named ``x.wav`` are kept, so the caller reports each as a row's error.
     """
     expanded = []
     for path in map(Path, paths):
         if path.is_dir():
-            found = sorted(file for file in path.rglob("*") if file.suffix.lower() in AUDIO_SUFFIXES)
-            expanded.extend(file for file in found if file.is_file())
+            expanded.extend(sorted(entry for entry in path.rglob("*") if entry.suffix.lower() in AUDIO_SUFFIXES))
         else:
             expanded.append(path)
     return expanded
@@ -114,6 +115,10 @@ def expand_audio_paths(paths: Iterable[Path | str]) -> list[Path]:
 
 def _read_checked(path: Path) -> tuple[np.ndarray, int]:
     """Read all channels as (samples, channels) float32 or raise AudioError naming the problem."""
+    if path.is_dir():
+        raise AudioError(path, "is a folder, not an audio file")
+    if path.is_symlink() and not path.exists():
+        raise AudioError(path, f"is a broken symbolic link (its target {os.readlink(path)} does not exist)")
     if not path.is_file():
         raise AudioError(path, "no such file")
     if path.stat().st_size == 0:

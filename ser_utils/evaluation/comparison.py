@@ -9,6 +9,7 @@ import pandas as pd
 
 from ser_utils.evaluation.experiment import LEAKY_PROTOCOL, ModelRun
 from ser_utils.evaluation.metrics import METRICS, confusion_table, per_class_report
+from ser_utils.evaluation.results import read_results
 
 __all__ = [
     "SUMMARY_ROWS",
@@ -27,10 +28,11 @@ SUMMARY_ROWS = ("pooled", "mean", "std")  # the rows record_results adds after t
 def model_comparison(
     outputs_dir: Path, *, corpora: str, protocols: Iterable[str], models: Iterable[str] | None = None
 ) -> pd.DataFrame:
-    """One row per (protocol, model, features) of the run's ``<outputs_dir>/results.csv`` rows for ``corpora``
-    under ``protocols``.
+    """One row per (protocol, model, features, adaptation) of the run's ``<outputs_dir>/results.csv`` rows
+    for ``corpora`` under ``protocols``.
 
-    Columns: model, features, folds (fold count), for each metric of ``metrics.METRICS`` the pooled score
+    Columns: model, features, adaptation (``results.check_adaptation``; ``none`` in tables older than the
+    column), folds (fold count), for each metric of ``metrics.METRICS`` the pooled score
     (``wa``, ``uar``, ``macro_f1``: all test clips scored together, in [0, 1]) and its mean and std over
     folds (``<metric>_mean``, ``<metric>_std``), then protocol and leaky (True for ``random-leaky`` rows,
     whose speakers are shared between train and test). Honest rows come first, each group by pooled UAR,
@@ -39,7 +41,7 @@ def model_comparison(
     path = Path(outputs_dir) / "results.csv"
     if not path.is_file():
         raise ValueError(f"no {path}; record the models first (experiment.evaluate_and_deploy)")
-    results = pd.read_csv(path, dtype={"fold": str, "corpora": str})
+    results = read_results(path).astype({"corpora": str})
     protocols = list(protocols)
     subset = results[(results["corpora"] == corpora) & results["protocol"].isin(protocols)]
     if models is not None:
@@ -51,12 +53,18 @@ def model_comparison(
             + "; run the models' notebooks first"
         )
     rows = []
-    for (protocol, model, features), part in subset.groupby(["protocol", "model", "features"], sort=False):
+    keys = ["protocol", "model", "features", "adaptation"]
+    for (protocol, model, features, adaptation), part in subset.groupby(keys, sort=False):
         by_fold = part.set_index(part["fold"].astype(str))
         missing = [row for row in SUMMARY_ROWS if row not in by_fold.index]
         if missing:
             raise ValueError(f"{model} on {features} ({protocol}) lacks rows {missing}; record it with record_results")
-        row = {"model": model, "features": features, "folds": int((~by_fold.index.isin(SUMMARY_ROWS)).sum())}
+        row = {
+            "model": model,
+            "features": features,
+            "adaptation": adaptation,
+            "folds": int((~by_fold.index.isin(SUMMARY_ROWS)).sum()),
+        }
         for metric in METRICS:
             row[metric] = float(by_fold.loc["pooled", metric])
             row[f"{metric}_mean"] = float(by_fold.loc["mean", metric])

@@ -6,6 +6,8 @@ A model is keyed ``(model, features, adaptation)`` as in ``bootstrap.comparison_
 tables and charts is ``"model · features"``.
 """
 
+from collections import Counter
+
 import numpy as np
 import pandas as pd
 
@@ -19,6 +21,7 @@ __all__ = [
     "adaptation_of",
     "label_of",
     "read_model_predictions",
+    "on_common_clips",
     "per_class_table",
     "top_confusions",
     "calibration_table",
@@ -47,18 +50,44 @@ def label_of(key: tuple[str, str, str]) -> str:
 def read_model_predictions(outputs_dir, comparison: pd.DataFrame, *, protocol: str, split: str) -> dict:
     """{(model, features, adaptation): predictions} of every (model, features) row of ``comparison``
     (``comparison.model_comparison``) under ``protocol``; ``split`` "test" or "val" (models without
-    validation predictions are left out of "val")."""
+    validation predictions are left out of "val"). Rows adapted with enrolment clips (``enrol-<k>``, and
+    ``transductive`` rows of views that are not transductive themselves) are left out: they score other clips."""
     found = {}
-    for row in comparison[["model", "features"]].drop_duplicates().itertuples(index=False):
-        key = (row.model, row.features, adaptation_of(row.features))
+    columns = [column for column in ("model", "features", "adaptation") if column in comparison]
+    for row in comparison[columns].drop_duplicates().itertuples(index=False):
+        recorded = getattr(row, "adaptation", "none")
+        if recorded not in ("none", adaptation_of(row.features)):
+            continue  # enrolment rows score fewer clips (enrolment left out): compared in notebook 03's curve
+        key = (row.model, row.features, adaptation_of(row.features) if recorded == "none" else recorded)
         try:
             found[key] = read_predictions(
-                outputs_dir, model=row.model, protocol=protocol, features=row.features, split=split
+                outputs_dir,
+                model=row.model,
+                protocol=protocol,
+                features=row.features,
+                split=split,
+                adaptation=recorded,
             )
         except FileNotFoundError:
             if split == "test":
                 raise
     return found
+
+
+def on_common_clips(predictions_by_model: dict) -> tuple[dict, list]:
+    """(the models scored on the clip set most models share (ties: the larger set), [(key, n clips) of the others]).
+
+    Intervals and paired differences need every model on the same clips; a model recorded by an earlier run with
+    other settings (fewer clips, another sample) is set aside and listed rather than stopping the comparison.
+    """
+    clip_sets = {key: frozenset(table["path"]) for key, table in predictions_by_model.items()}
+    if not clip_sets:
+        return {}, []
+    counts = Counter(clip_sets.values())
+    common = max(counts, key=lambda clips: (counts[clips], len(clips)))  # ties: the larger clip set
+    kept = {key: table for key, table in predictions_by_model.items() if clip_sets[key] == common}
+    others = [(key, len(clips)) for key, clips in clip_sets.items() if clips != common]
+    return kept, others
 
 
 def per_class_table(predictions_by_model: dict, *, classes) -> pd.DataFrame:

@@ -23,7 +23,13 @@ import pandas as pd
 from ser_utils.data.taxonomy import EMOTIONS
 from ser_utils.evaluation import protocol
 from ser_utils.evaluation.metrics import METRICS
-from ser_utils.evaluation.results import metrics_summary, predictions_table, record_results, write_predictions
+from ser_utils.evaluation.results import (
+    NO_ADAPTATION,
+    metrics_summary,
+    predictions_table,
+    record_results,
+    write_predictions,
+)
 from ser_utils.io.provenance import write_table
 from ser_utils.models.persistence import predict_probabilities, save_model
 from ser_utils.models.training import HISTORY_FILE
@@ -55,7 +61,8 @@ class Evaluation:
     """One model's predictions under one protocol: per-clip ``predictions`` of the test speakers
     (results.predictions_table rows of every fold), Keras ``histories`` (fold, epoch, loss …; empty for
     scikit-learn), seconds spent, and ``val_predictions`` of each fold's validation speakers (empty when a
-    protocol has none). Scikit-learn baselines refit on their validation rows, so theirs are in-sample."""
+    protocol has none). Scikit-learn baselines refit on their validation rows, so theirs are in-sample.
+    ``adaptation`` (``results.check_adaptation``): what the model saw of a test speaker before predicting."""
 
     model: str
     protocol: str
@@ -63,6 +70,7 @@ class Evaluation:
     histories: pd.DataFrame
     fit_seconds: float
     val_predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    adaptation: str = NO_ADAPTATION
 
 
 @dataclass(frozen=True)
@@ -141,12 +149,15 @@ def cross_validate(
     work_dir: Path,
     card: dict,
     seed: int,
+    adaptation: str = NO_ADAPTATION,
 ) -> Evaluation:
     """Train on each fold's training speakers (validation speakers for early stopping / selection only),
     predict its unseen test speakers, and save each fold's model to ``<work_dir>/folds/<fold>/``.
 
     ``inputs`` (n, ...) and ``manifest`` rows are aligned. ``card`` (``artifacts.model_card``) is copied into
     each fold's folder with that fold's speakers as its protocol. Keras seeds are reset to ``seed`` per fold.
+    ``adaptation`` labels the predictions: ``transductive`` when ``inputs`` were normalised with every clip
+    of each speaker (``normalization.standardize_per_speaker``), else ``none``.
     """
     _check_aligned(inputs, manifest)
     labels = class_indices(manifest, classes)
@@ -159,7 +170,11 @@ def cross_validate(
         for split, collected in (("test", tables), ("val", val_tables)):
             probabilities = predict_probabilities(model, inputs[parts[split]], n_classes=len(classes))
             rows = manifest.iloc[parts[split]]
-            collected.append(predictions_table(rows, fold=fold.name, probabilities=probabilities, classes=classes))
+            collected.append(
+                predictions_table(
+                    rows, fold=fold.name, probabilities=probabilities, classes=classes, adaptation=adaptation
+                )
+            )
         histories.append(_history(fold_dir, fold.name))
         fold_card = {
             **card,
@@ -174,6 +189,7 @@ def cross_validate(
         histories=pd.concat(histories, ignore_index=True),
         fit_seconds=seconds,
         val_predictions=pd.concat(val_tables, ignore_index=True),
+        adaptation=adaptation,
     )
 
 
@@ -232,6 +248,7 @@ def record_evaluation(
                 features=features,
                 info=info,
                 split=split,
+                adaptation=evaluation.adaptation,
             )
     if len(evaluation.histories):
         name = f"{evaluation.protocol}__{stem}"
@@ -246,6 +263,7 @@ def record_evaluation(
         labels=classes,
         info=info,
         extra={"fit_seconds": round(evaluation.fit_seconds, 2)},
+        adaptation=evaluation.adaptation,
     )
 
 
@@ -302,6 +320,7 @@ def evaluate_and_deploy(
     export: Callable[[object], object] | None = None,
     training_details: Callable[[object], dict] | None = None,
     deploy_card: dict | None = None,
+    adaptation: str = NO_ADAPTATION,
 ) -> ModelRun:
     """One model family's whole evaluation chain: cross-validate → record → deployable model → summary.
 
@@ -313,6 +332,7 @@ def evaluate_and_deploy(
     the trained model into the saved one (e.g. a trunk-activation model into a waveform model),
     ``training_details(model)`` adds entries read off it to the card's ``training`` section (e.g.
     ``baselines.chosen_params``), ``deploy_card`` replaces card sections (e.g. its ``input``).
+    ``adaptation`` labels the rows and predictions (``cross_validate``).
     """
     evaluation = cross_validate(
         train_fn,
@@ -324,6 +344,7 @@ def evaluate_and_deploy(
         work_dir=work_dir,
         card=card,
         seed=seed,
+        adaptation=adaptation,
     )
     scores = record_evaluation(
         evaluation, outputs_dir=outputs_dir, corpora=corpora, features=features, classes=classes, info=info

@@ -9,6 +9,7 @@ stops the batch.
 
 import io
 import json
+import multiprocessing
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -16,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
-from threadpoolctl import threadpool_limits
+from joblib import Parallel, delayed, effective_n_jobs
+from joblib.parallel import BACKENDS, get_active_backend
 from tqdm.auto import tqdm
 
 from ser_utils.audio.loading import AudioError
@@ -26,6 +27,7 @@ from ser_utils.features.cache import HASH_MEMO_NAME, FeatureCache, HashMemo, con
 from ser_utils.features.egemaps import EgemapsConfig, egemaps_columns, egemaps_features
 from ser_utils.features.handcrafted import HandcraftedConfig, handcrafted_columns, handcrafted_features
 from ser_utils.features.logmel import LogmelConfig, logmel_columns, logmel_features
+from ser_utils.features.threads import one_thread
 from ser_utils.features.yamnet import (
     YamnetConfig,
     YamnetTrunkConfig,
@@ -43,10 +45,13 @@ __all__ = [
     "FeatureSet",
     "default_config",
     "extract_features",
+    "feature_columns",
+    "waveform_features",
     "write_features",
 ]
 
 FAILURE_COLUMNS = ("path", "reason")
+TASKS_PER_WORKER_ROUND = 16  # clips handed to each worker per round: the progress bar moves once per round
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class _Extractor:
     dtype: type
     sequence: bool = False  # True: each clip gives (n_frames, n_columns) rather than (n_columns,)
     resolve: Callable | None = None  # fills a config's open fields (e.g. a weights hash) before it is keyed
+    fork_safe: bool = False  # True: NumPy / librosa / Praat only, so workers may be forked from a warm process
 
 
 _EXTRACTORS = {
@@ -69,6 +75,7 @@ _EXTRACTORS = {
         compute=handcrafted_features,
         libraries=("librosa", "praat-parselmouth", "numpy"),
         dtype=np.float32,
+        fork_safe=True,
     ),
     "egemaps": _Extractor(
         config_type=EgemapsConfig,
@@ -84,6 +91,7 @@ _EXTRACTORS = {
         libraries=("librosa", "numpy"),
         dtype=np.float16,
         sequence=True,
+        fork_safe=True,
     ),
     "yamnet": _Extractor(
         config_type=YamnetConfig,
@@ -214,6 +222,22 @@ def extract_features(
     )
 
 
+def feature_columns(feature_set: str, config) -> tuple[str, ...]:
+    """The column names of ``feature_set`` under ``config`` (the last axis of its values)."""
+    return tuple(_extractor(feature_set).columns(config))
+
+
+def waveform_features(waveform: np.ndarray, *, feature_set: str, config) -> np.ndarray:
+    """``feature_set`` of one in-memory (samples,) waveform at ``config.sr`` Hz, prepared exactly as a file's
+    clips are (``prepare_waveform``): (n_columns,) or (n_frames, n_columns). No cache; one BLAS thread.
+    Raises AudioError (too short, silent) like a file's extraction would record. Serving's sliding windows use it.
+    """
+    extractor = _extractor(feature_set)
+    with one_thread():
+        prepared = prepare_waveform(waveform, sr=config.sr, trim_db=config.trim_db)
+        return np.asarray(extractor.compute(prepared, config=config), dtype=extractor.dtype)
+
+
 def write_features(features: FeatureSet, *, out_dir: Path | str) -> list[Path]:
     """Write ``features`` into ``out_dir`` and return the paths written (each atomically).
 
@@ -289,17 +313,46 @@ def _read_cache(paths: list[str], *, cache: FeatureCache | None, extractor: _Ext
 def _compute(paths: list[str], pending: dict, *, feature_set: str, config, cache, n_jobs: int, progress: bool):
     """Yield (digest, (array or None, reason or None)) for every pending content digest, in parallel.
 
-    One task per distinct content: the first path holding those bytes is decoded.
+    One task per distinct content: the first path holding those bytes is decoded. Tasks go out in rounds of
+    ``TASKS_PER_WORKER_ROUND`` per worker, through one pool kept for the whole call (every joblib backend
+    runs a round; not every one can stream results one by one).
     """
     if not pending:
         return
     digests = list(pending)
     if feature_set == "egemaps" and "tensorflow" in sys.modules:
         n_jobs = max(n_jobs, 2)  # openSMILE aborts in a process that has loaded TensorFlow: use workers
-    jobs = (delayed(_extract_one)(paths[pending[digest][0]], digest, feature_set, config, cache) for digest in digests)
-    results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
-    bar = tqdm(results, total=len(digests), desc=f"{feature_set} features", disable=not progress)
-    yield from zip(digests, bar, strict=True)
+    backend = _warm_fork_backend(feature_set, config) if n_jobs != 1 else None
+    round_size = TASKS_PER_WORKER_ROUND * effective_n_jobs(n_jobs)
+    with (
+        Parallel(n_jobs=n_jobs, backend=backend) as parallel,
+        tqdm(total=len(digests), desc=f"{feature_set} features", disable=not progress) as bar,
+    ):
+        for start in range(0, len(digests), round_size):
+            chunk = digests[start : start + round_size]
+            results = parallel(
+                delayed(_extract_one)(paths[pending[digest][0]], digest, feature_set, config, cache) for digest in chunk
+            )
+            bar.update(len(chunk))
+            yield from zip(chunk, results, strict=True)
+
+
+def _warm_fork_backend(feature_set: str, config):
+    """A fork context for joblib when the default backend is active and forking is safe, else None (joblib's
+    active backend: loky, or whatever ``joblib.parallel_config`` chose, e.g. Dask).
+
+    loky starts fresh interpreters, and each one spends seconds importing librosa and compiling its Numba
+    kernels before its first clip, about as long as 100 clips take. Forked workers inherit this process's
+    imports instead, once it has extracted one synthetic clip itself. Forking is unsafe after TensorFlow has
+    started its threads, and openSMILE and YAMNet are not fork-tested, so those cases keep loky.
+    """
+    active, _ = get_active_backend()
+    forkable = _EXTRACTORS[feature_set].fork_safe and "fork" in multiprocessing.get_all_start_methods()
+    if type(active) is not BACKENDS["loky"] or not forkable or "tensorflow" in sys.modules:
+        return None
+    warm_up = np.sin(np.arange(config.sr) * 2 * np.pi * 220 / config.sr).astype(np.float32)  # 1 s at 220 Hz
+    _EXTRACTORS[feature_set].compute(warm_up, config=config)
+    return multiprocessing.get_context("fork")
 
 
 def _extract_one(path: str, digest: str, feature_set: str, config, cache: FeatureCache | None):
@@ -308,7 +361,7 @@ def _extract_one(path: str, digest: str, feature_set: str, config, cache: Featur
     try:
         # One BLAS thread per clip: a matrix product's rounding depends on the thread count, so without this
         # a clip's float32 values would change with n_jobs (worker processes get fewer threads than this one).
-        with threadpool_limits(limits=1):
+        with one_thread():
             waveform = prepare_waveform(path, sr=config.sr, trim_db=config.trim_db)
             array = np.asarray(extractor.compute(waveform, config=config), dtype=extractor.dtype)
     except AudioError as error:

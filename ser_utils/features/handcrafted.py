@@ -5,8 +5,11 @@ contrast-7, tonnetz-6, zero-crossing rate and roll-off) computed with librosa's 
 (``n_fft=2048``, ``hop_length=512``, Hann window, centred frames), so they match the seeds' per-feature
 calls at the same sample rate. The difference is speed: the waveform is transformed ONCE and every
 spectral feature (mel, MFCC from that mel, chroma, contrast, roll-off, centroid, bandwidth, flatness,
-RMS) is read off that one STFT. Deliberate departures from the seeds (``benchmarks/bench_features.py``
-prints their effect on the shared columns; notebook 02 shows the tonnetz one costs no accuracy):
+RMS) is read off that one STFT. Where librosa's general routine repeats work (the chroma filter bank rebuilt
+per clip, roll-off through a NaN mask, zero crossings counted again in every overlapping frame), the same
+numbers come from a shorter computation here, checked value for value against librosa in the tests.
+Deliberate departures from the seeds (``benchmarks/bench_features.py`` prints their effect on the shared
+columns; notebook 02 shows the tonnetz one costs no accuracy):
 
 * tonnetz is projected from the STFT chroma (``tonnetz_source="stft"``) instead of from a CQT chroma
   of the HPSS harmonic part (``"hpss_cqt"``, the seeds' way, which costs most of their run time);
@@ -21,12 +24,15 @@ frames gets 0 for its F0 statistics, jitter, shimmer and HNR (``UNVOICED_FILL``)
 ``voiced_fraction`` 0 saying why.
 """
 
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
 import librosa
 import numpy as np
 import parselmouth
+from librosa.core.pitch import _parabolic_interpolation  # piptrack's interpolation, used as piptrack does
 from parselmouth.praat import call
 
 from ser_utils.audio.loading import SAMPLE_RATE
@@ -48,6 +54,8 @@ UNVOICED_FILL = 0.0
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 TONNETZ_AXES = ("fifth_x", "fifth_y", "minor_x", "minor_y", "major_x", "major_y")
 MIN_PRAAT_S = 0.1  # Praat's pitch analysis needs a few periods of the 75 Hz floor
+PIPTRACK_FMIN_HZ, PIPTRACK_FMAX_HZ, PIPTRACK_THRESHOLD = 150.0, 4000.0, 0.1  # librosa's tuning-estimate defaults
+ZERO_CROSSING_THRESHOLD = 1e-10  # librosa's: smaller magnitudes count as zero (positive)
 MIN_VOICED_RUN_FRAMES = 3  # a voiced segment (syllable-nucleus proxy) lasts at least 3 pitch frames
 # Praat's standard voice-report settings (period floor/ceiling in s, max period factor, max amplitude factor).
 PERIOD_FLOOR_S, PERIOD_CEILING_S, MAX_PERIOD_FACTOR, MAX_AMPLITUDE_FACTOR = 0.0001, 0.02, 1.3, 1.6
@@ -104,12 +112,13 @@ def handcrafted_features(waveform: np.ndarray, *, config: HandcraftedConfig = DE
     if y.ndim != 1 or y.size == 0:
         raise ValueError(f"waveform must be a non-empty 1-D array, got shape {y.shape}")
     sr, n_fft, hop = config.sr, config.n_fft, config.hop_length
-    magnitude = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop))
+    with _short_clip_warnings_silenced():
+        magnitude = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop))
     power = magnitude**2
     mel = _mel_basis(sr, n_fft, config.n_mels) @ power  # what melspectrogram(S=power) computes
     mel_db = librosa.power_to_db(mel)
     mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=config.n_mfcc)
-    chroma = librosa.feature.chroma_stft(S=power, sr=sr)
+    chroma = _chroma(power, sr=sr, n_fft=n_fft)
     contrast = librosa.feature.spectral_contrast(S=magnitude, sr=sr, n_bands=config.n_contrast_bands)
     rms = librosa.feature.rms(S=magnitude, frame_length=n_fft)[0]
     speech = _speech_samples(rms, hop_length=hop, n_fft=n_fft, span_db=config.speech_span_db, n_samples=y.size)
@@ -123,8 +132,8 @@ def handcrafted_features(waveform: np.ndarray, *, config: HandcraftedConfig = DE
         "mel_mean": mel.mean(axis=1),
         "contrast_mean": contrast.mean(axis=1),
         "tonnetz_mean": _tonnetz(y, chroma, config).mean(axis=1),
-        "zcr_mean": [librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop).mean()],
-        "rolloff_mean": [librosa.feature.spectral_rolloff(S=magnitude, sr=sr).mean()],
+        "zcr_mean": [_zero_crossing_rate(y, frame_length=n_fft, hop_length=hop).mean()],
+        "rolloff_mean": [_rolloff(magnitude, sr=sr, n_fft=n_fft).mean()],
         "mfcc_std": mfcc.std(axis=1),
         "mfcc_delta_std": _delta_std(mfcc),
         "spectral": _mean_std(
@@ -185,7 +194,79 @@ def _numbered(prefix: str, count: int) -> list[str]:
 def _tonnetz(y: np.ndarray, chroma: np.ndarray, config: HandcraftedConfig) -> np.ndarray:
     if config.tonnetz_source == "stft":
         return librosa.feature.tonnetz(chroma=chroma, sr=config.sr)
-    return librosa.feature.tonnetz(y=librosa.effects.harmonic(y), sr=config.sr)
+    with _short_clip_warnings_silenced():  # the CQT's lowest, decimated octaves of a short clip
+        return librosa.feature.tonnetz(y=librosa.effects.harmonic(y), sr=config.sr)
+
+
+@contextmanager
+def _short_clip_warnings_silenced():
+    """Silence librosa's "n_fft=… is too large for input signal" for clips (or decimated CQT octaves) shorter
+    than one FFT frame. Harmless here: frames are centred and zero-padded, so a short clip still gets its
+    values, the same on every run; the warning only repeated itself for every short TESS clip."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"n_fft=\d+ is too large for input signal", category=UserWarning)
+        yield
+
+
+def _chroma(power: np.ndarray, *, sr: int, n_fft: int) -> np.ndarray:
+    """``librosa.feature.chroma_stft(S=power, sr=sr)`` (12, frames), with the filter bank built once per tuning."""
+    raw_chroma = np.einsum("cf,...ft->...ct", _chroma_basis(sr, n_fft, _tuning(power, sr=sr)), power, optimize=True)
+    return librosa.util.normalize(raw_chroma, norm=np.inf, axis=-2)
+
+
+def _tuning(power: np.ndarray, *, sr: int) -> float:
+    """``librosa.estimate_tuning(S=power, sr=sr, bins_per_octave=12)``, in fractions of a chroma bin.
+
+    librosa's ``piptrack`` interpolates and peak-picks every bin, then keeps peaks between 150 and 4000 Hz;
+    here only those bins (and one neighbour each side, which their local maxima and interpolation read) are
+    processed, with librosa's own steps in librosa's order, so the peaks and the estimate are the same.
+    """
+    n_fft = 2 * (power.shape[0] - 1)
+    freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
+    band = np.flatnonzero((freqs >= PIPTRACK_FMIN_HZ) & (freqs < min(PIPTRACK_FMAX_HZ, sr / 2)))
+    low, high = max(band[0] - 1, 0), min(band[-1] + 2, power.shape[0])
+    spectrum = power[low:high]
+    shift = _parabolic_interpolation(spectrum, axis=-2)
+    dskew = 0.5 * np.gradient(spectrum, axis=-2) * shift
+    peaks = librosa.util.localmax(spectrum * (spectrum > PIPTRACK_THRESHOLD * power.max(axis=0)), axis=-2)
+    peaks[: band[0] - low] = False
+    peaks[band[-1] + 1 - low :] = False
+    bins, frames = np.nonzero(peaks)
+    pitches = np.zeros_like(spectrum)
+    magnitudes = np.zeros_like(spectrum)
+    pitches[bins, frames] = (bins + low + shift[bins, frames]) * float(sr) / n_fft
+    magnitudes[bins, frames] = spectrum[bins, frames] + dskew[bins, frames]
+    found = pitches > 0
+    threshold = np.median(magnitudes[found]) if found.any() else 0.0
+    with warnings.catch_warnings():  # a clip without spectral peaks (silence) has no tuning to estimate: 0
+        warnings.filterwarnings("ignore", message="Trying to estimate tuning from empty", category=UserWarning)
+        return float(librosa.pitch_tuning(pitches[(magnitudes >= threshold) & found], bins_per_octave=12))
+
+
+@lru_cache(maxsize=256)
+def _chroma_basis(sr: int, n_fft: int, tuning: float) -> np.ndarray:
+    """librosa's chroma filter bank (12, 1 + n_fft // 2); tunings come in steps of 0.01 bin, so few recur."""
+    return librosa.filters.chroma(sr=sr, n_fft=n_fft, tuning=tuning, n_chroma=12)
+
+
+def _rolloff(magnitude: np.ndarray, *, sr: int, n_fft: int, roll_percent: float = 0.85) -> np.ndarray:
+    """``librosa.feature.spectral_rolloff(S=magnitude)`` per frame (Hz): the lowest frequency below which
+    ``roll_percent`` of the frame's magnitude lies, found with argmax instead of a NaN-masked minimum."""
+    total = np.cumsum(magnitude, axis=0)
+    reached = total >= roll_percent * total[-1]
+    return librosa.fft_frequencies(sr=sr, n_fft=n_fft)[reached.argmax(axis=0)]
+
+
+def _zero_crossing_rate(y: np.ndarray, *, frame_length: int, hop_length: int) -> np.ndarray:
+    """``librosa.feature.zero_crossing_rate(y, frame_length, hop_length)`` per frame: the signal is
+    edge-padded by half a frame, samples within 1e-10 of zero count as positive, and each frame counts the
+    sign changes between its consecutive samples. Counted once over the signal (a running sum), not once
+    per overlapping frame."""
+    padded = np.pad(y, frame_length // 2, mode="edge")
+    negative = np.signbit(np.where(np.abs(padded) <= ZERO_CROSSING_THRESHOLD, 0, padded))
+    crossings = np.concatenate([[0], np.cumsum(negative[1:] != negative[:-1])])
+    starts = np.arange(1 + (padded.size - frame_length) // hop_length) * hop_length
+    return (crossings[starts + frame_length - 1] - crossings[starts]) / frame_length
 
 
 def _delta_std(mfcc: np.ndarray) -> np.ndarray:

@@ -14,6 +14,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ser_utils.models.training import shard_by_worker
+
 __all__ = [
     "Augmentation",
     "NO_AUGMENTATION",
@@ -151,7 +153,7 @@ def logmel_dataset(
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
         )
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return shard_by_worker(dataset.prefetch(tf.data.AUTOTUNE))
 
 
 def augment_logmel(logmel: tf.Tensor, *, augmentation: Augmentation, seed: tf.Tensor) -> tf.Tensor:

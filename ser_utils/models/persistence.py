@@ -14,10 +14,10 @@ or ``model.joblib`` (a scikit-learn pipeline whose scaler is inside), and ``mode
 """
 
 import json
+import sys
 from pathlib import Path
 
 import joblib
-import keras
 import numpy as np
 import pandas as pd
 
@@ -36,6 +36,7 @@ __all__ = [
     "fold_model_families",
     "load_model",
     "predict_probabilities",
+    "is_keras_model",
 ]
 
 CARD_FILE = "model_card.json"
@@ -90,7 +91,7 @@ def save_model(model, *, model_dir: Path, card: dict) -> Path:
         raise ValueError(f"model card lacks {missing}; build it with artifacts.model_card(...)")
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
-    if isinstance(model, keras.Model):
+    if is_keras_model(model):
         family, model_file = "keras", KERAS_MODEL_FILE
         model.save(model_dir / model_file)
     elif hasattr(model, "predict_proba"):
@@ -156,6 +157,8 @@ def load_model(model_dir: Path) -> tuple[object, dict]:
     if not model_path.is_file():
         raise ValueError(f"{model_dir}: the card names model file {card.get('model_file')!r}, which is missing")
     if card["family"] == "keras":
+        import keras  # only here: a scikit-learn model's predictor never loads TensorFlow (cold start)
+
         return keras.saving.load_model(model_path), card
     return joblib.load(model_path), card
 
@@ -167,7 +170,9 @@ def predict_probabilities(model, inputs: np.ndarray, *, n_classes: int, batch_si
     """
     if len(inputs) == 0:
         return np.zeros((0, n_classes))
-    if isinstance(model, keras.Model):  # direct calls: no per-model predict-function tracing
+    if is_keras_model(model):  # direct calls: no per-model predict-function tracing
+        import keras
+
         inputs = np.asarray(inputs, dtype=np.float32)
         batches = [
             model(inputs[start : start + batch_size], training=False) for start in range(0, len(inputs), batch_size)
@@ -176,3 +181,9 @@ def predict_probabilities(model, inputs: np.ndarray, *, n_classes: int, batch_si
     probabilities = np.zeros((len(inputs), n_classes))
     probabilities[:, np.asarray(model.classes_, dtype=int)] = model.predict_proba(inputs)
     return probabilities
+
+
+def is_keras_model(model) -> bool:
+    """Whether ``model`` is a keras.Model, without importing Keras (a process that never imported it holds none)."""
+    keras = sys.modules.get("keras")
+    return keras is not None and isinstance(model, keras.Model)

@@ -2,7 +2,9 @@
 weights, callbacks. Builders return uncompiled models; every training function compiles with
 ``compile_classifier``."""
 
+import os
 import time
+from functools import lru_cache
 from pathlib import Path
 
 import keras
@@ -19,6 +21,7 @@ __all__ = [
     "compile_classifier",
     "class_weights",
     "make_dataset",
+    "shard_by_worker",
     "EpochTimer",
     "training_callbacks",
     "fit_model",
@@ -28,10 +31,15 @@ HISTORY_FILE = "training_history.csv"
 
 
 def distribution_strategy() -> tf.distribute.Strategy:
-    """MirroredStrategy over all GPUs when there is more than one, else the default (one device) strategy.
+    """The strategy models are built and trained under; build and compile inside ``with ….scope():``.
 
-    Build and compile models inside ``with distribution_strategy().scope():``.
+    ``TF_CONFIG`` set (a cluster of workers, this process's task in it): ``MultiWorkerMirroredStrategy``,
+    one per process, each worker training a replica on its share of every batch (README, "Running on a
+    cluster"). Otherwise ``MirroredStrategy`` over all GPUs when there is more than one, else the default
+    (one device) strategy.
     """
+    if os.environ.get("TF_CONFIG"):
+        return _multi_worker_strategy()
     gpus = tf.config.list_logical_devices("GPU")
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy()
@@ -107,7 +115,16 @@ def make_dataset(
     dataset = tf.data.Dataset.from_tensor_slices(tensors)
     if shuffle:
         dataset = dataset.shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return shard_by_worker(dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE))
+
+
+def shard_by_worker(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """``dataset`` set to shard by data: under ``MultiWorkerMirroredStrategy`` each of N workers takes every
+    N-th batch of the same in-memory pipeline (the automatic policy would look for files to split first, then
+    fall back to this with a warning). No effect on a single machine."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -189,3 +206,28 @@ def fit_model(
         class_weight=class_weights(train_labels, n_classes=n_classes),
     )
     return pd.DataFrame(history.history).rename_axis("epoch").reset_index()
+
+
+@lru_cache(maxsize=1)
+def _multi_worker_strategy() -> tf.distribute.Strategy:
+    """One per process: TensorFlow sets up its cross-worker collectives once, from ``TF_CONFIG``."""
+    return _MultiWorkerStrategy()
+
+
+class _MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """MultiWorkerMirroredStrategy whose ``reduce`` takes what Keras 3's ``fit`` hands it with several workers.
+
+    Keras 3 (to 3.11 at least, keras-team/keras#20585) calls ``reduce`` with a whole (inputs, labels)
+    batch, which the collective reduce rejects, and with ``axis=0`` on each step's scalar loss and metrics,
+    which have no axis 0. Here a structure is reduced tensor by tensor, and a scalar over the replicas
+    (``axis=None``): the means Keras asks for.
+    """
+
+    def reduce(self, reduce_op, value, axis):
+        reduce_one = super().reduce
+
+        def reduce_tensor(tensor):
+            rank = self.experimental_local_results(tensor)[0].shape.rank
+            return reduce_one(reduce_op, tensor, axis=None if rank == 0 else axis)
+
+        return tf.nest.map_structure(reduce_tensor, value)

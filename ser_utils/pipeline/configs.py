@@ -8,9 +8,17 @@ environment access), so building one is always cheap and safe. ``io.provenance.r
 from dataclasses import dataclass
 
 from ser_utils.evaluation.calibration import OBJECTIVES
-from ser_utils.yamnet.network import BLOCKS
 
-__all__ = ["EdaConfig", "FeaturesConfig", "ExperimentConfig", "TransferConfig", "EvaluationConfig"]
+__all__ = [
+    "EdaConfig",
+    "FeaturesConfig",
+    "ExperimentConfig",
+    "AdaptationConfig",
+    "TransferConfig",
+    "EvaluationConfig",
+    "RobustnessConfig",
+    "InferenceConfig",
+]
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,17 @@ class ExperimentConfig:
 
 
 @dataclass(frozen=True)
+class AdaptationConfig:
+    """Knobs of notebook 03's speaker adaptation: unlabelled enrolment clips per test speaker."""
+
+    enrol_sizes: tuple[int | None, ...]  # clip counts k >= 1; None: every clip of the speaker (transductive)
+
+    def __post_init__(self):
+        if not self.enrol_sizes or any(k is not None and k < 1 for k in self.enrol_sizes):
+            raise ValueError(f"enrol_sizes are clip counts >= 1 (None: every clip); got {self.enrol_sizes}")
+
+
+@dataclass(frozen=True)
 class TransferConfig:
     """Knobs of notebook 05 (YAMNet transfer learning)."""
 
@@ -108,9 +127,10 @@ class TransferConfig:
             raise ValueError(f"learning rates must be > 0; got {self}")
         if not 0 <= self.min_class_score < 1:
             raise ValueError(f"min_class_score is an AudioSet score in [0, 1); got {self.min_class_score}")
-        if not 1 <= self.finetune_blocks < len(BLOCKS):
+        n_blocks = _yamnet_blocks()
+        if not 1 <= self.finetune_blocks < n_blocks:
             raise ValueError(
-                f"finetune_blocks must be 1..{len(BLOCKS) - 1} (YAMNet has {len(BLOCKS)} blocks; the "
+                f"finetune_blocks must be 1..{n_blocks - 1} (YAMNet has {n_blocks} blocks; the "
                 f"first stays frozen), got {self.finetune_blocks}"
             )
         _check_max_clips(self.max_clips, n_folds=self.n_folds)
@@ -118,7 +138,7 @@ class TransferConfig:
     @property
     def frozen_blocks(self) -> int:
         """YAMNet blocks kept frozen below the fine-tuned ones (13 - finetune_blocks)."""
-        return len(BLOCKS) - self.finetune_blocks
+        return _yamnet_blocks() - self.finetune_blocks
 
 
 @dataclass(frozen=True)
@@ -146,6 +166,59 @@ class EvaluationConfig:
             raise ValueError(f"calibration_objective must be one of {OBJECTIVES}, got {self.calibration_objective!r}")
 
 
+@dataclass(frozen=True)
+class RobustnessConfig:
+    """Knobs of notebook 07 (robustness to noise, rooms, codecs, phones and level; augmentation)."""
+
+    data_dir: str | None
+    corpora: tuple[str, ...] | None
+    conditions: tuple[tuple[str, float | str], ...]  # (condition, severity) pairs of audio.corruption.CONDITIONS
+    models: tuple[str, ...] | None  # fold-model families scored; None: every one saved
+    subset_fraction: float  # share of each test speaker's clips corrupted and scored
+    augment_fraction: float  # share of clips given one augmented copy for the multi-condition model; 0: none
+    n_jobs: int
+    seed: int
+
+    def __post_init__(self):
+        if not self.conditions or any(len(pair) != 2 for pair in self.conditions):
+            raise ValueError(f"conditions must be (condition, severity) pairs like ('white_noise', 20.0); got {self}")
+        if not 0 < self.subset_fraction <= 1 or not 0 <= self.augment_fraction <= 1:
+            raise ValueError(f"need 0 < subset_fraction <= 1 and 0 <= augment_fraction <= 1; got {self}")
+        if self.n_jobs < 1:
+            raise ValueError(f"n_jobs counts worker processes; pass 1 or more, got {self.n_jobs}")
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """Knobs of notebook 08 (a timeline of a long recording, your own file, inference speed)."""
+
+    data_dir: str | None
+    model: str  # a model folder of the run's artifacts, e.g. "logistic_regression__handcrafted+egemaps"
+    n_clips: int  # held-out clips joined into the long recording
+    gap_s: float  # pause between them, seconds
+    window_s: float  # timeline analysis window, seconds
+    hop_s: float  # step between windows, seconds
+    smoothing_windows: int  # windows averaged over time
+    n_audio_players: int  # clips of the recording given an audio player
+    your_file: str | None  # a recording of yours to draw a timeline of; None: skip
+    latency_repeats: int  # repeats of each latency measurement (median reported)
+    seed: int
+
+    def __post_init__(self):
+        if self.n_clips < 2 or self.gap_s < 0 or min(self.latency_repeats, self.smoothing_windows) < 1:
+            raise ValueError(f"need n_clips >= 2, gap_s >= 0, latency_repeats and smoothing_windows >= 1; got {self}")
+        if not 0 < self.hop_s <= self.window_s:
+            raise ValueError(f"need 0 < hop_s <= window_s; got {self}")
+
+
 def _check_max_clips(max_clips: int | None, *, n_folds: int) -> None:
     if max_clips is not None and max_clips < 2 * n_folds:
         raise ValueError(f"max_clips={max_clips} is too few for {n_folds} folds; raise it or pass None")
+
+
+def _yamnet_blocks() -> int:
+    """YAMNet's number of blocks. Imported here, not at the top: ``yamnet.network`` loads TensorFlow, which the
+    notebooks before 03 never need (and with it loaded, feature extraction cannot fork warm workers)."""
+    from ser_utils.yamnet.network import BLOCKS
+
+    return len(BLOCKS)

@@ -16,8 +16,10 @@ import nbformat
 import pandas as pd
 from nbconvert import HTMLExporter
 
+from ser_utils.evaluation.results import NO_ADAPTATION, read_results
 from ser_utils.io.atomic import atomic_write_text
 from ser_utils.io.provenance import git_commit, meta_path, run_info, write_table
+from ser_utils.pipeline.speed_report import SPEED_MARKERS, speed_markdown
 from ser_utils.pipeline.workspace import Workspace
 
 __all__ = [
@@ -39,9 +41,10 @@ RESULTS_FILE = "results.csv"
 HONEST_PREFIX = "speaker-"  # honest protocols are speaker-<k>fold; random-leaky shares speakers
 LEAKY_PROTOCOL = "random-leaky"
 TRANSDUCTIVE = ("speaker-normalised",)  # views that need a test speaker's own clips: research rows, not headline
-NO_ADAPTATION = ("", "none", "nan")
+UNADAPTED_LABELS = ("", "none", "nan")
 MODEL_NAMES = {
     "logistic_regression": "logistic regression",
+    "logistic_regression_augmented": "logistic regression, trained with noise / reverb / codec copies (notebook 07)",
     "mlp_tuned": "dense MLP (tuned)",
     "cnn_lstm": "CNN-LSTM (Conv1D + BiLSTM + attention)",
     "gradient_boosting": "gradient boosting",
@@ -92,7 +95,7 @@ def headline_table(outputs_dir: Path) -> tuple[pd.DataFrame, Path]:
     if comparison_path.is_file():
         table, source = _from_comparison(pd.read_csv(comparison_path), leaky), comparison_path
     else:
-        table, source = _from_results(pd.read_csv(results_path, dtype={"fold": str}), leaky), results_path
+        table, source = _from_results(_one_row_per_view(results_path), leaky), results_path
     return table.reset_index(drop=True), source
 
 
@@ -116,16 +119,21 @@ def results_markdown(outputs_dir: Path, *, run_name: str, root: Path) -> str:
 
 
 def update_readme(readme: Path, *, outputs_dir: Path, run_name: str) -> bool:
-    """Rewrite the part of ``readme`` between ``README_MARKERS`` with ``results_markdown``; True if it changed."""
+    """Rewrite the parts of ``readme`` between ``README_MARKERS`` (``results_markdown``) and between
+    ``speed_report.SPEED_MARKERS`` (``speed_report.speed_markdown``); True if it changed."""
     readme = Path(readme)
     text = readme.read_text()
-    start, end = README_MARKERS
-    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
-        raise ValueError(f"{readme} needs one '{start}' line before one '{end}' line around the results table")
-    head, rest = text.split(start)
-    _, tail = rest.split(end)
-    body = results_markdown(outputs_dir, run_name=run_name, root=readme.parent)
-    new = f"{head}{start}\n{body}\n{end}{tail}"
+    sections = {
+        README_MARKERS: results_markdown(outputs_dir, run_name=run_name, root=readme.parent),
+        SPEED_MARKERS: speed_markdown(outputs_dir, run_name=run_name, root=readme.parent),
+    }
+    new = text
+    for (start, end), body in sections.items():
+        if new.count(start) != 1 or new.count(end) != 1 or new.index(start) > new.index(end):
+            raise ValueError(f"{readme} needs one '{start}' line before one '{end}' line around a generated section")
+        head, rest = new.split(start)
+        _, tail = rest.split(end)
+        new = f"{head}{start}\n{body}\n{end}{tail}"
     if new != text:
         atomic_write_text(readme, new)
     return new != text
@@ -227,7 +235,7 @@ def _from_comparison(comparison: pd.DataFrame, leaky: pd.DataFrame) -> pd.DataFr
     rows = []
     for row in best.itertuples():
         features = _name(FEATURE_NAMES, row.features)
-        if row.adaptation.lower() not in NO_ADAPTATION:
+        if row.adaptation.lower() not in UNADAPTED_LABELS:
             features += f", {row.adaptation}"
         delta = getattr(row, "delta_uar_vs_best", math.nan)
         rows.append(
@@ -261,7 +269,7 @@ def _from_comparison(comparison: pd.DataFrame, leaky: pd.DataFrame) -> pd.DataFr
 def _results_notes(outputs_dir: Path) -> list[str]:
     """Sentences under the README's table, every number read from the run's files: how much the leaky split
     flatters, what transductive speaker normalisation reaches, and how long each notebook ran."""
-    results = pd.read_csv(outputs_dir / RESULTS_FILE, dtype={"fold": str})
+    results = _one_row_per_view(outputs_dir / RESULTS_FILE)
     pooled = results[results["fold"] == "pooled"].set_index(["protocol", "model", "features"])
     honest_protocols = sorted({p for p in results["protocol"] if p.startswith(HONEST_PREFIX)})
     notes = []
@@ -290,8 +298,16 @@ def _results_notes(outputs_dir: Path) -> list[str]:
     return notes
 
 
+def _one_row_per_view(results_path: Path) -> pd.DataFrame:
+    """``results.csv`` without the enrolment-adapted rows (``enrol-<k>``, and a speaker-adaptive model's
+    ``transductive`` row): what is left holds one set of rows per (protocol, model, features), as notebook 06
+    compares them; the enrolment curve is notebook 03's."""
+    results = read_results(results_path)
+    return results[results["adaptation"].eq(NO_ADAPTATION) | results["features"].isin(TRANSDUCTIVE)]
+
+
 def _leaky_rows(results_path: Path) -> pd.DataFrame:
-    results = pd.read_csv(results_path, dtype={"fold": str})
+    results = _one_row_per_view(results_path)
     return results[(results["protocol"] == LEAKY_PROTOCOL) & (results["fold"] == "pooled")]
 
 

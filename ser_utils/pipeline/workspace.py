@@ -85,10 +85,17 @@ def project_root(start: Path | str | None = None) -> Path:
 
 
 def resolve_data_dir(data_dir: Path | str | None, *, root: Path) -> Path | None:
-    """The corpora folder: the argument, else $SER_DATA_DIR, else ``<root>/data`` if it holds audio."""
+    """The corpora folder: the argument, else $SER_DATA_DIR, else ``<root>/data`` if it holds audio.
+
+    A relative path is found from the working directory, else from ``root`` (the runner passes executed
+    notebooks, whose working directory is ``notebooks/``, their data folder relative to the project root).
+    """
     for candidate in (data_dir, os.environ.get(DATA_ENV_VAR)):
         if candidate:
-            path = Path(candidate).expanduser().resolve()
+            path = Path(candidate).expanduser()
+            if not path.is_absolute() and not path.is_dir() and (root / path).is_dir():
+                path = root / path
+            path = path.resolve()
             if not path.is_dir():
                 raise ValueError(f"data folder {path} does not exist; pass an existing folder or unset {DATA_ENV_VAR}")
             return path

@@ -2,9 +2,7 @@
 
 import dataclasses
 import hashlib
-import io
 import json
-import zipfile
 
 import numpy as np
 import pytest

@@ -52,6 +52,25 @@ def test_read_model_predictions_keys_models_and_skips_missing_validation(tmp_pat
         diagnostics.read_model_predictions(tmp_path, comparison, protocol="speaker-3fold", split="test")
 
 
+def test_read_model_predictions_leaves_out_enrolment_rows_that_score_other_clips(tmp_path):
+    table = over_confident_predictions(40, seed=0)
+    for adaptation, rows in (("none", table), ("enrol-4", table.iloc[8:])):
+        write_predictions(
+            rows.assign(adaptation=adaptation),
+            outputs_dir=tmp_path,
+            model="m",
+            protocol="speaker-2fold",
+            features="speaker-adaptive",
+            info=INFO,
+            adaptation=adaptation,
+        )
+    comparison = pd.DataFrame(
+        {"model": ["m", "m"], "features": ["speaker-adaptive"] * 2, "adaptation": ["none", "enrol-4"]}
+    )
+    test = diagnostics.read_model_predictions(tmp_path, comparison, protocol="speaker-2fold", split="test")
+    assert list(test) == [("m", "speaker-adaptive", "none")] and len(test["m", "speaker-adaptive", "none"]) == 40
+
+
 def test_deployable_model_gets_the_temperature_of_its_out_of_fold_predictions(tmp_path):
     manifest = pd.DataFrame({"path": ["a.wav"], "corpus": ["demo"], "speaker": ["s0"], "emotion": ["sad"]})
     model = LogisticRegression().fit(np.array([[0.0], [1.0]]), np.array([0, 1]))
@@ -88,3 +107,14 @@ def test_calibration_table_cross_fits_every_model_and_adds_validation_speakers_w
     assert rows.loc["keras", "ece_after_val_speakers"] < rows.loc["keras", "ece_before"]
     assert np.isnan(rows.loc["sklearn", "ece_after_val_speakers"])
     assert set(reliability) == {"keras · f", "sklearn · f"}
+
+
+def test_models_on_other_clips_are_set_aside_not_compared():
+    base = over_confident_predictions(40, seed=4)
+    others = base.assign(path=[f"other{i}.wav" for i in range(40)])
+    by_model = {("a", "f", "none"): base, ("b", "f", "none"): base.copy(), ("c", "f", "none"): others}
+    kept, set_aside = diagnostics.on_common_clips(by_model)
+    assert sorted(kept) == [("a", "f", "none"), ("b", "f", "none")]
+    assert set_aside == [(("c", "f", "none"), 40)]
+    larger = {("a", "f", "none"): base.head(10), ("b", "f", "none"): base}
+    assert list(diagnostics.on_common_clips(larger)[0]) == [("b", "f", "none")]

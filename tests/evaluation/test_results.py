@@ -4,8 +4,17 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from ser_utils.evaluation.results import predictions_table, read_predictions, record_results, write_predictions
+from ser_utils.evaluation.results import (
+    check_adaptation,
+    enrolment_adaptation,
+    predictions_table,
+    read_predictions,
+    read_results,
+    record_results,
+    write_predictions,
+)
 from ser_utils.io.provenance import data_fingerprint, run_info
 
 LABELS = ["happy", "sad"]
@@ -66,8 +75,85 @@ def test_results_keep_one_provenance_entry_per_model_and_replace_it_with_the_row
     assert scores.set_index("fold").loc["fold1", "wa"] == 0.75
     meta_file = tmp_path / "results.meta.json"
     meta = json.loads(meta_file.read_text())
-    assert meta["keys"] == ["corpora", "protocol", "model", "features"]
+    assert meta["keys"] == ["corpora", "protocol", "model", "features", "adaptation"]
     runs = {run["model"]: run for run in meta["runs"]}
     assert sorted(runs) == ["mlp", "svm"] and runs["svm"]["config"] == {"seed": 1}
     assert runs["mlp"]["config"]["data_dir"] == "data" and runs["mlp"]["data_fingerprint"] == data_fingerprint(ROWS)
     assert _no_absolute_path(meta_file)
+
+
+def test_adaptation_is_a_result_key_and_old_tables_read_as_none(tmp_path):
+    old = pd.DataFrame({"corpora": ["ravdess"], "protocol": ["speaker-2fold"], "model": ["svm"], "features": ["toy"]})
+    old.assign(fold="pooled", n_test=4, wa=0.5, uar=0.5, macro_f1=0.5).to_csv(tmp_path / "results.csv", index=False)
+    assert read_results(tmp_path / "results.csv")["adaptation"].tolist() == ["none"]
+    record_results(
+        _predictions(),
+        outputs_dir=tmp_path,
+        corpora="ravdess",
+        protocol="speaker-2fold",
+        model="svm",
+        features="toy",
+        labels=LABELS,
+        info=INFO,
+        adaptation="enrol-4",
+    )
+    results = read_results(tmp_path / "results.csv")
+    assert list(results.columns[:5]) == ["corpora", "protocol", "model", "features", "adaptation"]
+    # the old "none" row survives beside the new enrol-4 rows: adaptation tells them apart
+    assert (results["adaptation"] == "none").sum() == 1 and (results["adaptation"] == "enrol-4").sum() == 4
+    # re-recording the group as transductive (a speaker-normalised view) replaces the unlabelled old row
+    record_results(
+        _predictions(),
+        outputs_dir=tmp_path,
+        corpora="ravdess",
+        protocol="speaker-2fold",
+        model="svm",
+        features="toy",
+        labels=LABELS,
+        info=INFO,
+        adaptation="transductive",
+    )
+    results = read_results(tmp_path / "results.csv")
+    assert sorted(results["adaptation"].unique()) == ["enrol-4", "transductive"] and len(results) == 8
+
+
+def test_enrolment_predictions_get_their_own_file_and_old_files_read_as_none(tmp_path):
+    table = predictions_table(ROWS, fold="fold1", probabilities=PROBABILITIES, classes=LABELS, adaptation="enrol-2")
+    path = write_predictions(
+        table, outputs_dir=tmp_path, model="lr", protocol="p", features="toy", info=INFO, adaptation="enrol-2"
+    )
+    assert path.name == "p__lr__toy__enrol-2.csv"
+    assert (
+        read_predictions(tmp_path, model="lr", protocol="p", features="toy", adaptation="enrol-2")["adaptation"]
+        .eq("enrol-2")
+        .all()
+    )
+    plain = predictions_table(ROWS, fold="fold1", probabilities=PROBABILITIES, classes=LABELS).drop(
+        columns="adaptation"
+    )
+    write_predictions(plain, outputs_dir=tmp_path, model="lr", protocol="p", features="toy", info=INFO)
+    assert read_predictions(tmp_path, model="lr", protocol="p", features="toy")["adaptation"].eq("none").all()
+
+
+def test_unadapted_and_transductive_predictions_of_one_model_keep_separate_files(tmp_path):
+    for adaptation, probabilities in (("none", PROBABILITIES), ("transductive", PROBABILITIES[:, ::-1])):
+        table = predictions_table(
+            ROWS, fold="fold1", probabilities=probabilities, classes=LABELS, adaptation=adaptation
+        )
+        write_predictions(
+            table, outputs_dir=tmp_path, model="lr", protocol="p", features="toy", info=INFO, adaptation=adaptation
+        )
+    plain = read_predictions(tmp_path, model="lr", protocol="p", features="toy")
+    adapted = read_predictions(tmp_path, model="lr", protocol="p", features="toy", adaptation="transductive")
+    assert plain["adaptation"].eq("none").all() and adapted["adaptation"].eq("transductive").all()
+    assert (plain["y_pred"] != adapted["y_pred"]).any()
+    assert (tmp_path / "predictions" / "p__lr__toy__transductive.csv").is_file()
+
+
+def test_adaptation_labels_are_checked():
+    assert enrolment_adaptation(16) == "enrol-16" and check_adaptation("transductive") == "transductive"
+    for bad in ("enrol-0", "enrol-", "speaker", "enrol-x"):
+        with pytest.raises(ValueError, match="adaptation"):
+            check_adaptation(bad)
+    with pytest.raises(ValueError, match="at least one clip"):
+        enrolment_adaptation(0)

@@ -1,5 +1,6 @@
 """Tests for the per-clip extractors: handcrafted (known answers), eGeMAPS and log-mel (shapes, names)."""
 
+import warnings
 from dataclasses import replace
 
 import librosa
@@ -10,6 +11,7 @@ from ser_utils.audio.loading import load_audio
 from ser_utils.features.egemaps import egemaps_columns, egemaps_features
 from ser_utils.features.handcrafted import (
     N_SEED_COLUMNS,
+    PITCH_CLASSES,
     HandcraftedConfig,
     handcrafted_columns,
     handcrafted_features,
@@ -108,6 +110,31 @@ def test_seed_columns_match_separate_librosa_calls_on_real_clips(shared_data):
         np.testing.assert_allclose([v for k, v in ours.items() if k.startswith("chroma_mean")], chroma, atol=1e-5)
         np.testing.assert_allclose([ours[f"contrast_mean_{i}"] for i in range(1, 8)], contrast, rtol=1e-4)
         assert ours["rolloff_mean"] == pytest.approx(rolloff, rel=1e-5)
+
+
+@pytest.mark.parametrize("seconds", [0.06, 1.5])
+def test_shortcut_columns_equal_librosa_exactly(seconds):
+    # Zero-crossing rate, roll-off and chroma (with its tuning estimate) take shorter routes than librosa's
+    # functions; they must give the same numbers, bit for bit, so cached and fresh values never differ.
+    n = int(SR * seconds)
+    y = (_sine(196.0)[:n] + 0.5 * _sine(311.0)[:n] + _noise(0.02)[:n]) * np.hanning(n).astype(np.float32)
+    y[: n // 4] = 1e-11  # samples within librosa's zero threshold count as positive
+    ours = dict(zip(handcrafted_columns(), handcrafted_features(y), strict=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # librosa's own "n_fft too large" for the short clip
+        zcr = librosa.feature.zero_crossing_rate(y, frame_length=2048, hop_length=512).mean()
+        rolloff = librosa.feature.spectral_rolloff(y=y, sr=SR).mean()
+        chroma = librosa.feature.chroma_stft(y=y, sr=SR).mean(axis=1)
+    assert ours["zcr_mean"] == np.float32(zcr) and ours["rolloff_mean"] == np.float32(rolloff)
+    assert [ours[f"chroma_mean_{name}"] for name in PITCH_CLASSES] == list(chroma.astype(np.float32))
+
+
+def test_short_clips_and_silence_raise_no_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        handcrafted_features(_noise()[:900])  # shorter than one 2048-sample frame
+        handcrafted_features(np.zeros(int(SR * SECONDS), dtype=np.float32))  # no peaks to estimate tuning from
+        handcrafted_features(_sine()[: int(SR * 0.3)], config=HandcraftedConfig(tonnetz_source="hpss_cqt"))
 
 
 def test_egemaps_gives_88_named_finite_values():

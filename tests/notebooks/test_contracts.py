@@ -27,6 +27,8 @@ PARAMETERS = {
     "04_cnn_lstm": {**TINY, "EPOCHS": 1},
     "05_yamnet_transfer": {**TINY, "MLP_EPOCHS": 1, "WARMUP_EPOCHS": 1, "FINETUNE_EPOCHS": 1, "N_PATCHES": 2},
     "06_evaluation": {"N_RESAMPLES": 100, "SEED": 0},
+    "07_robustness": {"SUBSET_FRACTION": 0.1, "AUGMENT_FRACTION": 0.2, "SEED": 0},
+    "08_inference": {"N_CLIPS": 4, "N_AUDIO_PLAYERS": 1, "LATENCY_REPEATS": 1, "SEED": 0},
 }
 SCORES = ["wa", "uar", "macro_f1"]
 
@@ -133,7 +135,7 @@ def test_02_features_cover_the_clips_and_score_sanely(run):
 
 def test_03_models_are_scored_saved_and_labelled(run):
     ws, started = check_ran(run, "03_baselines_dense")
-    charts(ws, "03_baselines_dense", started, 5)
+    charts(ws, "03_baselines_dense", started, 6)
     comparison = table(ws, "03_model_comparison", started)
     assert comparison[["wa_pooled", "uar_pooled", "macro_f1_pooled"]].stack().between(0, 1).all()
     leaky = comparison["protocol"].eq("random-leaky")
@@ -148,6 +150,13 @@ def test_03_models_are_scored_saved_and_labelled(run):
             results_rows(ws, started, model, "handcrafted+egemaps"),
             started,
         )
+    curve = table(ws, "03_adaptation_curve", started)
+    assert set(curve["model"]) == {"logistic_regression", "mlp_tuned"} and curve["uar"].between(0, 1).all()
+    adaptive = results_rows(ws, started, "logistic_regression", "speaker-adaptive")
+    assert {"none", "enrol-1", "transductive"} <= set(adaptive["adaptation"])
+    card = json.loads((ws.artifacts_dir / "logistic_regression__speaker-adaptive" / "model_card.json").read_text())
+    assert card["adaptation"]["method"] == "speaker-mean-shrinkage"
+    assert len(card["adaptation"]["prior_mean"]) == len(card["input"]["columns"])
 
 
 def test_04_cnn_lstm_is_scored_and_saved(run):
@@ -197,3 +206,42 @@ def test_06_every_model_gets_intervals_calibration_and_fairness(run):
     assert card["calibration"]["temperature"] == pytest.approx(
         deployed.set_index("name").loc["logistic_regression", "temperature"]
     )
+
+
+def test_07_robustness_scores_every_condition_and_the_augmented_model(run):
+    ws, started = check_ran(run, "07_robustness")
+    charts(ws, "07_robustness", started, 3)
+    scores = table(ws, "07_robustness", started)
+    assert set(scores["condition"]) == {"clean", "white_noise", "telephone"}
+    assert {"logistic_regression", "logistic_regression_augmented"} <= set(scores["model"])
+    assert scores[["wa", "uar", "unchanged"]].stack().between(0, 1).all() and (scores["n"] > 0).all()
+    clean = scores[scores["condition"].eq("clean")]
+    assert (clean["delta_uar"] == 0).all() and (clean["unchanged"] == 1).all(), "clean is the reference"
+    corrupted = scores[scores["condition"].ne("clean")].set_index(["model", "features", "condition"])
+    reference = clean.set_index(["model", "features"])["uar"]
+    for (model, features, _), row in corrupted.iterrows():
+        assert row["delta_uar"] == pytest.approx(row["uar"] - reference[model, features])
+    assert table(ws, "07_thresholds", started)["passes"].isin([True, False]).all()
+    check = table(ws, "07_deployment_check", started)
+    assert check["clean_gap"].min() == 0 and check["meets"].isin([True, False]).all()
+    augmented_dir = ws.artifacts_dir / "logistic_regression_augmented__handcrafted+egemaps"
+    rows = results_rows(ws, started, "logistic_regression_augmented", "handcrafted+egemaps")
+    card_matches_results(augmented_dir, rows, started)
+    card = json.loads((augmented_dir / "model_card.json").read_text())
+    assert card["training"]["augmentation"]["recipe"] and card["input"]["kind"] == "features"
+    plain = results_rows(ws, started, "logistic_regression", "handcrafted+egemaps")
+    assert rows.set_index("fold").loc["pooled", "n_test"] == plain.set_index("fold").loc["pooled", "n_test"]
+
+
+def test_08_inference_draws_a_timeline_against_the_truth_and_times_the_model(run):
+    ws, started = check_ran(run, "08_inference")
+    charts(ws, "08_inference", started, 1)  # 08_02_your_file only when YOUR_FILE is given
+    truth = table(ws, "08_timeline_truth", started)
+    clips, pauses = truth[truth["kind"].eq("clip")], truth[truth["kind"].eq("pause")]
+    assert len(clips) == 4 and len(pauses) == 5 and truth["agrees"].isin([True, False]).all()
+    assert (clips["end"] > clips["start"]).all() and clips["truth"].notna().all()
+    segments = table(ws, "08_timeline_segments", started)
+    assert segments["confidence"].between(0, 1).all() and (segments["end"] > segments["start"]).all()
+    latency = table(ws, "08_latency", started)
+    assert (latency[["latency_ms", "model_ms", "timeline_rtf"]] > 0).all().all()
+    assert (latency["latency_ms"] >= latency["model_ms"]).all()

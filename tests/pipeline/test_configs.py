@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from ser_utils.pipeline.configs import EdaConfig, ExperimentConfig, FeaturesConfig, TransferConfig
+from ser_utils.pipeline.configs import AdaptationConfig, EdaConfig, ExperimentConfig, FeaturesConfig, TransferConfig
 
 EXPERIMENT = {
     "data_dir": None,
@@ -38,7 +38,7 @@ TRANSFER = {
 }
 
 
-@pytest.mark.parametrize("config", [EdaConfig, FeaturesConfig, ExperimentConfig, TransferConfig])
+@pytest.mark.parametrize("config", [EdaConfig, FeaturesConfig, ExperimentConfig, TransferConfig, AdaptationConfig])
 def test_configs_hold_no_defaults(config):
     fields = dataclasses.fields(config)
     assert all(f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING for f in fields)
@@ -69,3 +69,10 @@ def test_eda_and_features_configs_reject_bad_values():
         EdaConfig(data_dir=None, corpora=None, n_audio_players=-1, n_jobs=1, seed=0)
     with pytest.raises(ValueError, match="cv_folds"):
         FeaturesConfig(data_dir=None, corpora=None, max_clips=None, n_jobs=1, seed=0, cv_folds=1, tsne_perplexity=30.0)
+
+
+def test_adaptation_config_takes_clip_counts_or_none_for_all():
+    assert AdaptationConfig(enrol_sizes=(1, 16, None)).enrol_sizes == (1, 16, None)
+    for bad in ((), (0, 4)):
+        with pytest.raises(ValueError, match="enrol_sizes"):
+            AdaptationConfig(enrol_sizes=bad)

@@ -1,6 +1,7 @@
 """Tests for ser_utils.pipeline.report: known headline rows from results.csv and from the bootstrap comparison,
 the README rewrite between markers, and a front page with the table, the durations and the notebook links."""
 
+import json
 import math
 
 import nbformat
@@ -8,6 +9,7 @@ import pandas as pd
 import pytest
 
 from ser_utils.pipeline import report
+from ser_utils.pipeline.speed_report import FEATURES_FILE, INFERENCE_FILE, SPEED_MARKERS, speed_markdown
 
 HONEST = "speaker-2fold"
 
@@ -87,14 +89,38 @@ def test_missing_outputs_raise(tmp_path):
 def test_update_readme_rewrites_only_between_markers(outputs, tmp_path):
     readme = tmp_path / "README.md"
     start, end = report.README_MARKERS
-    readme.write_text(f"# Title\nprose before\n{start}\nold table\n{end}\nprose after\n")
+    speed_start, speed_end = SPEED_MARKERS
+    readme.write_text(
+        f"# Title\nprose before\n{start}\nold table\n{end}\nmiddle\n"
+        f"{speed_start}\nold speed\n{speed_end}\nprose after\n"
+    )
     assert report.update_readme(readme, outputs_dir=outputs, run_name="toy") is True
     text = readme.read_text()
-    assert text.startswith("# Title\nprose before\n") and text.endswith(f"{end}\nprose after\n")
-    assert "old table" not in text
+    assert text.startswith("# Title\nprose before\n") and text.endswith(f"{speed_end}\nprose after\n")
+    assert "old table" not in text and "old speed" not in text and f"{end}\nmiddle\n" in text
+    assert "Inference: not measured for this run" in text
     assert "| *seeds' RBF-SVM, **leaky random split*** | seeds' 195 values | *51.0* | *48.0* | *47.0* |" in text
     assert "from outputs/toy/results.csv" in text
     assert report.update_readme(readme, outputs_dir=outputs, run_name="toy") is False
+
+
+def test_speed_section_reads_the_benchmark_files(tmp_path):
+    bench = {
+        "files": 240,
+        "jobs": 2,
+        "load_average_after": [1.0, 1.5, 2.0],
+        "cold_over_seeds": 10.26,
+        "cpu_seeds_over_project": 4.0,
+        "warm_over_cold": 300.4,
+        "cpu_seconds_per_clip_by_stage": {"decode": 0.0035},
+    }
+    (tmp_path / FEATURES_FILE).write_text(json.dumps(bench))
+    pd.DataFrame({"model": ["svm"], "latency_ms": [12.345], "timeline_rtf": [0.01234]}).to_csv(
+        tmp_path / INFERENCE_FILE, index=False
+    )
+    text = speed_markdown(tmp_path, run_name="toy", root=tmp_path.parent)
+    assert "cold extraction 10.3× the seeds' per-file loop" in text and "warm re-run 300× faster" in text
+    assert "| decode | 3.5 |" in text and "| svm | 12 | 0.0123 |" in text
 
 
 def test_update_readme_without_markers_raises(outputs, tmp_path):

@@ -1,7 +1,7 @@
 import pytest
 
-from ser_utils.pipeline.runner import notebook_order, profile_parameters
-from ser_utils.pipeline.workspace import project_root
+from ser_utils.pipeline.runner import data_dir_parameter, notebook_order, profile_parameters
+from ser_utils.pipeline.workspace import project_root, resolve_data_dir
 
 ROOT = project_root(__file__)
 
@@ -66,3 +66,16 @@ def test_failure_names_notebook_and_cell(tmp_path, write_tone):
     expected = r"01_broken.ipynb failed at cell 4 .*`raise ValueError.*\(ValueError: broken on purpose\)"
     with pytest.raises(RuntimeError, match=expected):
         run_pipeline(data_dir=tmp_path / "corpus", root=tmp_path)
+
+
+def test_data_dir_parameter_is_relative_to_the_root_and_resolves_from_the_notebooks_folder(tmp_path, monkeypatch):
+    root = tmp_path / "project"
+    (root / "notebooks").mkdir(parents=True)
+    inside, outside = root / "artifacts" / "demo_corpus", tmp_path / "shared" / "data"
+    for folder in (inside, outside):
+        folder.mkdir(parents=True)
+    assert data_dir_parameter(inside, root=root) == "artifacts/demo_corpus"
+    assert data_dir_parameter(outside, root=root) == "../shared/data"
+    monkeypatch.chdir(root / "notebooks")  # where papermill runs the kernels
+    for folder in (inside, outside):
+        assert resolve_data_dir(data_dir_parameter(folder, root=root), root=root) == folder.resolve()

@@ -9,6 +9,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
+from ser_utils.plots.adaptation import plot_adaptation_curve  # noqa: E402
 from ser_utils.plots.charts import save_chart  # noqa: E402
 from ser_utils.plots.evaluation import (  # noqa: E402
     plot_confusion,
@@ -83,3 +84,21 @@ def test_training_curves_one_row_per_panel_value_and_augmentation_examples():
     assert len(plot_augmentation_examples(image, [image, image], title="t").axes) == 3
     with pytest.raises(ValueError, match="one shape"):
         plot_augmentation_examples(image, [np.zeros((9, 4))], title="t")
+
+
+def test_adaptation_curve_draws_uar_and_wa_per_model_with_all_as_the_last_tick():
+    curve = pd.DataFrame(
+        {
+            "model": ["lr"] * 3 + ["mlp"] * 3,
+            "n_clips": [0.0, 4.0, np.nan] * 2,
+            "wa": [0.5, 0.6, 0.65, 0.45, 0.55, 0.6],
+            "uar": [0.5, 0.6, 0.64, 0.44, 0.55, 0.6],
+        }
+    )
+    fig = plot_adaptation_curve(curve, references={"zero-shot": 0.56})
+    ax = fig.axes[0]
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == ["0", "4", "all"]
+    assert len(ax.get_lines()) == 5  # UAR + WA per model, one reference line
+    plt.close(fig)
+    with pytest.raises(ValueError, match="empty"):
+        plot_adaptation_curve(curve.iloc[:0])

@@ -130,7 +130,8 @@ def test_cli_predict_in_a_fresh_process(trained, tmp_path):
     assert result.returncode == 1, result.stderr  # written, with one error row
     table = pd.read_csv(out, keep_default_na=False)
     assert len(table) == 3
-    assert list(table.columns) == ["path", "emotion", "confidence", *(f"prob_{c}" for c in CLASSES), "error"]
+    columns = ["path", "emotion", "confidence", *(f"prob_{c}" for c in CLASSES), "error", "note", "adaptation"]
+    assert list(table.columns) == columns and (table["adaptation"] == "none").all()
     assert (table["error"] != "").sum() == 1 and "broken.wav" in table.loc[table["error"] != "", "path"].iloc[0]
     assert "3 files, 1 errors" in result.stdout
 
@@ -164,3 +165,87 @@ def test_serving_and_training_prepare_edge_cases_alike(tmp_path):
     assert serving == [training.get(path, "") for path in paths]
     assert serving[0].startswith("silent") and "too short" in serving[1]
     assert serving[2:] == ["", ""] and inputs.shape == (2, 15_600)
+
+
+def test_every_audio_named_entry_gets_a_row_and_long_files_a_timeline_note(trained, tmp_path):
+    """A new user's folder: a dangling symlink and a sub-folder named x.wav get rows with reasons, not silence;
+    a 25-s file gets its label and a note pointing at ``timeline``."""
+    manifest, features, _, labels = trained
+    model = train_baseline(
+        features.values, labels, features.values, labels,
+        kind="logistic_regression", n_classes=3, work_dir=tmp_path / "fit", seed=0, n_jobs=1,
+    )  # fmt: skip
+    model_dir = _save(model, tmp_path / "model", manifest, features, None)
+    folder = tmp_path / "query"
+    folder.mkdir()
+    sf.write(folder / "short.wav", _clip(300, sr=16000), 16000)
+    sf.write(folder / "long.wav", np.tile(_clip(300, sr=16000, seconds=1.0), 25), 16000)
+    (folder / "gone.wav").symlink_to(tmp_path / "deleted.wav")
+    (folder / "x.wav").mkdir()
+    (folder / "notes.txt").write_text("not audio")
+    table = load_predictor(model_dir).predict_files([folder, tmp_path / "missing.flac"], n_jobs=2).set_index("path")
+    names = {Path(path).name: row for path, row in table.iterrows()}
+    assert sorted(names) == ["gone.wav", "long.wav", "missing.flac", "short.wav", "x.wav"]
+    assert "broken symbolic link" in names["gone.wav"]["error"]
+    assert "is a folder" in names["x.wav"]["error"]
+    assert "no such file" in names["missing.flac"]["error"]
+    assert names["short.wav"]["error"] == names["long.wav"]["error"] == ""
+    assert names["short.wav"]["note"] == "" and "timeline" in names["long.wav"]["note"]
+    assert names["long.wav"]["emotion"] in CLASSES
+
+
+def test_predict_with_a_scikit_learn_model_loads_no_tensorflow_and_spawns_no_worker(trained, tmp_path):
+    """Cold start: one file and a scikit-learn model need neither TensorFlow nor worker processes."""
+    manifest, features, egemaps, labels = trained
+    x = np.concatenate([features.values, egemaps.values], axis=1)
+    model = train_baseline(
+        x, labels, x, labels, kind="logistic_regression", n_classes=3, work_dir=tmp_path / "fit", seed=0, n_jobs=1
+    )
+    model_dir = _save(model, tmp_path / "model", manifest, [features, egemaps], None)
+    script = (
+        "import sys, multiprocessing\n"
+        "from ser_utils.cli import main\n"
+        f"argv = ['predict', '--model', {str(model_dir)!r}, {manifest['path'][0]!r}]\n"
+        f"argv += ['--out', {str(tmp_path / 'p.csv')!r}]\n"
+        "code = main(argv)\n"
+        "print(code, 'tensorflow' in sys.modules, len(multiprocessing.active_children()))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.stdout.split()[-3:] == ["0", "False", "0"], result.stderr
+
+
+def test_speaker_adaptive_model_centres_the_voice_by_its_enrolment_clips(trained, tmp_path):
+    """Known answer: ``--enrol`` gives the model's probabilities of the inputs minus the shrunk mean of the
+    enrolment clips' inputs; without it the prior mean is used; a plain model refuses an enrolment."""
+    from ser_utils.cli import main
+    from ser_utils.features.speaker_adaptation import centre_per_speaker, fit_speaker_prior, speaker_offset
+
+    manifest, features, _, labels = trained
+    prior = fit_speaker_prior(features.values, manifest["speaker"], pseudo_count=2.0)
+    x = centre_per_speaker(features.values, manifest["speaker"], prior=prior)
+    model = train_baseline(
+        x, labels, x, labels, kind="logistic_regression", n_classes=3, work_dir=tmp_path / "fit", seed=0, n_jobs=1
+    )
+    model_dir = _save(model, tmp_path / "model", manifest, features, None)
+    update_card(model_dir, adaptation={"method": "speaker-mean-shrinkage", **prior.as_dict()})
+    predictor = load_predictor(model_dir)
+    enrol, query = list(manifest["path"][:4]), list(manifest["path"][4:6])
+    table = predictor.predict_files(query, n_jobs=1, enrol=enrol)
+    offset = speaker_offset(features.values[:4], prior=prior)
+    expected = model.predict_proba((features.values[4:6] - offset).astype(np.float32))
+    np.testing.assert_allclose(table[[f"prob_{c}" for c in CLASSES]].to_numpy(), expected, atol=1e-5)
+    assert (table["adaptation"] == "enrol-4").all()
+    plain = predictor.predict_files(query, n_jobs=1)
+    expected = model.predict_proba((features.values[4:6] - prior.mean).astype(np.float32))
+    np.testing.assert_allclose(plain[[f"prob_{c}" for c in CLASSES]].to_numpy(), expected, atol=1e-5)
+    assert (plain["adaptation"] == "none").all()
+    out = tmp_path / "p.csv"
+    enrol_dir = tmp_path / "enrol"
+    enrol_dir.mkdir()
+    for path in enrol:
+        (enrol_dir / Path(path).name).symlink_to(path)
+    assert main(["predict", "--model", str(model_dir), "--enrol", str(enrol_dir), *query, "--out", str(out)]) == 0
+    np.testing.assert_allclose(pd.read_csv(out)["prob_sad"], table["prob_sad"], atol=1e-6)
+    plain_dir = _save(model, tmp_path / "plain", manifest, features, None)
+    with pytest.raises(ValueError, match="not speaker-adaptive"):
+        load_predictor(plain_dir).predict_files(query, n_jobs=1, enrol=enrol)

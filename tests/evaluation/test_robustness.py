@@ -1,0 +1,177 @@
+"""Robustness scoring: the subset, corrupted files, per-clip labels, delta UAR, unchanged shares, thresholds."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from sklearn.linear_model import LogisticRegression
+
+from ser_utils.evaluation import augmentation, robustness
+from ser_utils.evaluation.protocol import Fold
+from ser_utils.features.extraction import FeatureSet
+from ser_utils.models.persistence import save_model
+
+SR = 16000
+CLASSES = ["angry", "happy"]
+FOLDS = [
+    Fold("fold1", train_speakers=("s3", "s4"), val_speakers=(), test_speakers=("s1", "s2")),
+    Fold("fold2", train_speakers=("s1", "s2"), val_speakers=(), test_speakers=("s3", "s4")),
+]
+
+
+def _manifest(tmp_path, *, clips_per_speaker: int = 4) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for speaker in ("s1", "s2", "s3", "s4"):
+        for index in range(clips_per_speaker):
+            path = tmp_path / f"{speaker}_{index}.wav"
+            sf.write(path, (0.1 * rng.standard_normal(SR)).astype(np.float32), SR)
+            rows.append({"path": str(path), "corpus": "demo", "speaker": speaker, "emotion": CLASSES[index % 2]})
+    return pd.DataFrame(rows)
+
+
+def test_subset_takes_the_share_of_every_test_speaker_with_its_fold(tmp_path):
+    manifest = _manifest(tmp_path)
+    subset = robustness.evaluation_subset(manifest, FOLDS, fraction=0.5, seed=0)
+    assert subset.groupby("speaker").size().to_dict() == {"s1": 2, "s2": 2, "s3": 2, "s4": 2}
+    assert subset.set_index("speaker")["fold"].to_dict() == {"s1": "fold1", "s2": "fold1", "s3": "fold2", "s4": "fold2"}
+    pd.testing.assert_frame_equal(subset, robustness.evaluation_subset(manifest, FOLDS, fraction=0.5, seed=0))
+    with pytest.raises(ValueError, match="fraction"):
+        robustness.evaluation_subset(manifest, FOLDS, fraction=0, seed=0)
+
+
+def test_corrupted_clips_are_written_once_and_babble_comes_from_other_folds(tmp_path):
+    manifest = _manifest(tmp_path, clips_per_speaker=2)
+    subset = robustness.evaluation_subset(manifest, FOLDS, fraction=1.0, seed=0)
+    conditions = [("white_noise", 10.0), ("babble", 20.0)]
+    paths = robustness.corrupt_subset(
+        subset, manifest=manifest, folds=FOLDS, conditions=conditions, audio_dir=tmp_path / "c", sr=SR, seed=0, n_jobs=1
+    )
+    assert list(paths) == [robustness.CLEAN, ("white_noise", "10.0"), ("babble", "20.0")]
+    noisy = paths[("white_noise", "10.0")]
+    clean_audio, _ = sf.read(subset["path"].iloc[0], dtype="float32")
+    noisy_audio, _ = sf.read(noisy[0], dtype="float32")
+    assert len(noisy_audio) == len(clean_audio)
+    assert 10 * np.log10(np.mean(clean_audio**2) / np.mean((noisy_audio - clean_audio) ** 2)) == pytest.approx(
+        10, abs=0.2
+    )
+    first_write = [p.stat().st_mtime_ns for p in map(Path, noisy)]
+    again = robustness.corrupt_subset(
+        subset, manifest=manifest, folds=FOLDS, conditions=conditions, audio_dir=tmp_path / "c", sr=SR, seed=0, n_jobs=1
+    )
+    assert again == paths and [Path(p).stat().st_mtime_ns for p in noisy] == first_write
+    babble = pd.Series(paths[("babble", "20.0")])
+    assert babble[subset["fold"].eq("fold1")].str.contains("/fold1/").all(), "babble is mixed per evaluated fold"
+
+
+def test_babble_talkers_come_only_from_the_given_speakers(tmp_path):
+    manifest = _manifest(tmp_path, clips_per_speaker=1)
+    talkers = robustness.babble_talkers(manifest, ["s3"], sr=SR, seed=0)
+    reference, _ = sf.read(manifest.loc[manifest["speaker"].eq("s3"), "path"].iloc[0], dtype="float32")
+    assert 4 <= len(talkers) <= 7
+    assert all(np.array_equal(talker, reference) for talker in talkers)  # s3 has one clip: every talker is it
+
+
+def _predictions(condition: str, severity: str, y_pred: list[str]) -> pd.DataFrame:
+    y_true = ["angry", "angry", "happy", "happy"]
+    return pd.DataFrame(
+        {
+            "model": "m",
+            "features": "f",
+            "condition": condition,
+            "severity": severity,
+            "fold": "fold1",
+            "path": ["a", "b", "c", "d"],
+            "y_true": y_true,
+            "y_pred": y_pred,
+        }
+    )
+
+
+def test_table_measures_delta_uar_and_unchanged_against_clean_on_the_same_clips():
+    predictions = pd.concat(
+        [
+            _predictions("clean", "", ["angry", "angry", "happy", "angry"]),  # UAR (1 + 0.5) / 2 = 0.75
+            _predictions("white_noise", "20.0", ["angry", "happy", "happy", "happy"]),  # UAR 0.75, 2 of 4 changed
+            _predictions("telephone", "gsm", ["happy", "happy", "happy", "happy"]),  # UAR 0.5, 1 of 4 unchanged
+        ]
+    )
+    table = robustness.robustness_table(predictions, classes=CLASSES).set_index("condition")
+    assert table.loc["clean", "uar"] == pytest.approx(0.75) and table.loc["clean", "unchanged"] == 1.0
+    assert table.loc["white_noise", "delta_uar"] == pytest.approx(0.0)
+    assert table.loc["white_noise", "unchanged"] == pytest.approx(0.5)
+    assert table.loc["telephone", "delta_uar"] == pytest.approx(-0.25)
+    assert table.loc["telephone", "unchanged"] == pytest.approx(0.25)
+    assert table.loc["telephone", "n"] == 4
+    with pytest.raises(ValueError, match="clean"):
+        robustness.robustness_table(predictions[predictions["condition"].ne("clean")], classes=CLASSES)
+
+
+def test_verdicts_and_deployment_check_apply_the_ser_tests_marks():
+    table = pd.DataFrame(
+        [
+            ("good", "f", "clean", "", 10, 0.6, 0.6, 0.0, 1.0),
+            ("good", "f", "white_noise", "20.0", 10, 0.58, 0.58, -0.02, 0.95),
+            ("good", "f", "babble", "20.0", 10, 0.57, 0.57, -0.03, 0.91),
+            ("good", "f", "telephone", "gsm", 10, 0.56, 0.56, -0.04, 0.75),
+            ("bad", "f", "clean", "", 10, 0.7, 0.7, 0.0, 1.0),
+            ("bad", "f", "white_noise", "20.0", 10, 0.6, 0.6, -0.1, 0.95),
+            ("bad", "f", "babble", "20.0", 10, 0.7, 0.7, 0.0, 0.95),
+            ("bad", "f", "telephone", "gsm", 10, 0.7, 0.7, 0.0, 0.95),
+        ],
+        columns=list(robustness.TABLE_COLUMNS),
+    )
+    verdicts = robustness.threshold_verdicts(table).set_index(["model", "condition"])
+    assert verdicts.loc[("good", "white_noise"), "passes"] and not verdicts.loc[("bad", "white_noise"), "passes"]
+    assert verdicts.loc[("good", "telephone"), "passes"], "ser-tests asks only half the phone labels to stay"
+    clean = pd.DataFrame({"model": ["good", "bad"], "features": "f", "uar": [0.55, 0.56]})
+    check = robustness.deployment_check(table, clean).set_index("model")
+    assert check.loc["good", "meets"] and not check.loc["bad", "meets"]
+    assert check.loc["good", "clean_gap"] == pytest.approx(0.01)
+    assert check.loc["good", "telephone_gsm_unchanged"] == pytest.approx(0.75)
+
+
+def test_fold_models_are_found_and_score_their_own_test_speakers(tmp_path):
+    x = np.array([[0.0, 0.0], [0.1, 0.0], [1.0, 1.0], [1.1, 1.0]])
+    model = LogisticRegression().fit(x, [0, 0, 1, 1])
+    spec = {"kind": "features", "feature_sets": ["egemaps"], "configs": {"egemaps": {}}, "columns": ["b", "a"]}
+    card = {"name": "lr (fold1)", "classes": CLASSES, "sample_rate": SR, "input": spec, "protocol": FOLDS[0].__dict__}
+    save_model(model, model_dir=tmp_path / "lr__egemaps" / "folds" / "fold1", card=card)
+    (found,) = robustness.fold_models(tmp_path)
+    assert (found.model, found.features, found.fold) == ("lr", "egemaps", "fold1")
+    rows = pd.DataFrame({"path": ["p1", "p2"], "speaker": ["s1", "s2"], "emotion": ["angry", "happy"], "fold": "fold1"})
+
+    def features(values):  # columns a, b: the card asks for (b, a)
+        failures = pd.DataFrame(columns=["path", "reason"])
+        return FeatureSet(
+            "egemaps", ("p1", "p2"), np.array(values, dtype=np.float32), ("a", "b"), failures, {}, "", 0, 0
+        )
+
+    by_condition = {robustness.CLEAN: (["p1", "p2"], {"egemaps": features([[0.0, 0.0], [1.0, 1.0]])})}
+    by_condition["gain", "20.0"] = (["p1", "p2"], {"egemaps": features([[1.0, 1.0], [1.0, 1.0]])})
+    labels = robustness.predict_conditions(found, rows=rows, features_by_condition=by_condition, classes=CLASSES)
+    assert labels.groupby("condition")["y_pred"].apply(list).to_dict() == {
+        "clean": ["angry", "happy"],
+        "gain": ["happy", "happy"],
+    }
+    stranger = rows.assign(speaker=["s3", "s1"])
+    with pytest.raises(ValueError, match="not tested on speakers"):
+        robustness.predict_conditions(found, rows=stranger, features_by_condition=by_condition, classes=CLASSES)
+
+
+def test_augmented_clips_cover_the_requested_share_with_recipe_conditions(tmp_path):
+    manifest = _manifest(tmp_path, clips_per_speaker=2)
+    recipe = (("white_noise", (15.0,)), ("babble", (25.0,)))
+    augmented = augmentation.augmented_clips(
+        manifest, FOLDS, recipe=recipe, fraction=1.0, audio_dir=tmp_path / "a", sr=SR, seed=0, n_jobs=1
+    )
+    assert len(augmented) == len(manifest) and set(augmented["source_path"]) == set(manifest["path"])
+    assert set(augmented["condition"]) <= {"white_noise", "babble"}
+    assert all(Path(path).is_file() for path in augmented["path"])
+    babble = augmented[augmented["condition"].eq("babble")]
+    assert babble["path"].str.contains("augment-").all()
+    assert (
+        augmented["speaker"] == manifest.set_index("path").loc[augmented["source_path"], "speaker"].to_numpy()
+    ).all()
