@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     from ser_utils.io.provenance import run_info, write_table
 
     info = run_info(data_label=f"{len(clips)} clips of {', '.join(map(str, args.clips))}")
-    info["benchmark"] = {"repeats": args.repeats, "batch": args.batch, "long_file": str(args.long_file), **table.attrs}
+    info["benchmark"] = {"repeats": args.repeats, "batch": args.batch, "long_file": args.long_file.name, **table.attrs}
     write_table(table, "bench_inference", outputs_dir=args.out, info=info)
     print(_markdown(table))
     if "hour" in table.attrs:
