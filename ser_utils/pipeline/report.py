@@ -16,6 +16,7 @@ import nbformat
 import pandas as pd
 from nbconvert import HTMLExporter
 
+from ser_utils.evaluation.diagnostics import adaptation_of
 from ser_utils.evaluation.results import NO_ADAPTATION, read_results
 from ser_utils.io.atomic import atomic_write_text
 from ser_utils.io.provenance import git_commit, meta_path, run_info, write_table
@@ -303,7 +304,8 @@ def _one_row_per_view(results_path: Path) -> pd.DataFrame:
     ``transductive`` row): what is left holds one set of rows per (protocol, model, features), as notebook 06
     compares them; the enrolment curve is notebook 03's."""
     results = read_results(results_path)
-    return results[results["adaptation"].eq(NO_ADAPTATION) | results["features"].isin(TRANSDUCTIVE)]
+    inherent = results["features"].map(adaptation_of)  # what the view itself implies (speaker-normalised: transductive)
+    return results[results["adaptation"].eq(NO_ADAPTATION) | results["adaptation"].eq(inherent)]
 
 
 def _leaky_rows(results_path: Path) -> pd.DataFrame:

@@ -34,7 +34,7 @@ def _predictions() -> pd.DataFrame:
     return predictions_table(ROWS, fold="fold1", probabilities=PROBABILITIES, classes=LABELS)
 
 
-def _record(outputs_dir, model: str, info: dict = INFO) -> pd.DataFrame:
+def _record(outputs_dir, model: str, info: dict = INFO, adaptation: str = "none") -> pd.DataFrame:
     return record_results(
         _predictions(),
         outputs_dir=outputs_dir,
@@ -44,6 +44,7 @@ def _record(outputs_dir, model: str, info: dict = INFO) -> pd.DataFrame:
         features="toy",
         labels=LABELS,
         info=info,
+        adaptation=adaptation,
     )
 
 
@@ -86,33 +87,13 @@ def test_adaptation_is_a_result_key_and_old_tables_read_as_none(tmp_path):
     old = pd.DataFrame({"corpora": ["ravdess"], "protocol": ["speaker-2fold"], "model": ["svm"], "features": ["toy"]})
     old.assign(fold="pooled", n_test=4, wa=0.5, uar=0.5, macro_f1=0.5).to_csv(tmp_path / "results.csv", index=False)
     assert read_results(tmp_path / "results.csv")["adaptation"].tolist() == ["none"]
-    record_results(
-        _predictions(),
-        outputs_dir=tmp_path,
-        corpora="ravdess",
-        protocol="speaker-2fold",
-        model="svm",
-        features="toy",
-        labels=LABELS,
-        info=INFO,
-        adaptation="enrol-4",
-    )
+    _record(tmp_path, "svm", adaptation="enrol-4")
     results = read_results(tmp_path / "results.csv")
     assert list(results.columns[:5]) == ["corpora", "protocol", "model", "features", "adaptation"]
     # the old "none" row survives beside the new enrol-4 rows: adaptation tells them apart
     assert (results["adaptation"] == "none").sum() == 1 and (results["adaptation"] == "enrol-4").sum() == 4
     # re-recording the group as transductive (a speaker-normalised view) replaces the unlabelled old row
-    record_results(
-        _predictions(),
-        outputs_dir=tmp_path,
-        corpora="ravdess",
-        protocol="speaker-2fold",
-        model="svm",
-        features="toy",
-        labels=LABELS,
-        info=INFO,
-        adaptation="transductive",
-    )
+    _record(tmp_path, "svm", adaptation="transductive")
     results = read_results(tmp_path / "results.csv")
     assert sorted(results["adaptation"].unique()) == ["enrol-4", "transductive"] and len(results) == 8
 
