@@ -140,9 +140,10 @@ def _parser() -> argparse.ArgumentParser:
     timeline.add_argument("paths", nargs="+", type=Path, help="audio files (any length) or folders holding them")
     timeline.add_argument("--model", type=Path, required=True, help="model folder (holds model_card.json)")
     timeline.add_argument("--out", type=Path, default=Path("timelines"), help="output folder")
-    timeline.add_argument("--window", type=float, default=3.0, help="analysis window, seconds")
-    timeline.add_argument("--hop", type=float, default=1.0, help="step between windows, seconds")
-    timeline.add_argument("--smoothing", type=int, default=3, help="windows averaged over time (1: none)")
+    timeline.add_argument("--window", type=float, help="analysis window, seconds (default 3)")
+    timeline.add_argument("--hop", type=float, help="step between windows, seconds (default 1)")
+    timeline.add_argument("--context", type=float, help="pause kept each side of a short speech stretch, s (default 1)")
+    timeline.add_argument("--smoothing", type=int, help="windows averaged over time (1: none; default 3)")
     timeline.add_argument("--no-chart", action="store_true", help="write the tables only")
     timeline.add_argument("--jobs", type=int, default=1, help="feature processes per batch of windows")
     timeline.add_argument("--yamnet-dir", type=Path, default=None, help=YAMNET_DIR_HELP + "; for YAMNet-based models")
@@ -289,7 +290,8 @@ def _timeline(args) -> int:
     from ser_utils.serving.predictor import load_predictor
     from ser_utils.serving.timeline import TimelineConfig, emotion_timeline, write_timeline
 
-    config = TimelineConfig(window_s=args.window, hop_s=args.hop, smoothing_windows=args.smoothing)
+    knobs = {"window_s": args.window, "hop_s": args.hop, "context_s": args.context, "smoothing_windows": args.smoothing}
+    config = TimelineConfig(**{name: value for name, value in knobs.items() if value is not None})
     paths = expand_audio_paths(args.paths)
     if not paths:
         raise ValueError("no audio files given (folders are searched for their audio files)")

@@ -6,13 +6,16 @@ computed by the ``opensmile`` package exactly as its reference implementation do
 """
 
 import multiprocessing
+import os
 import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import opensmile
+from opensmile.core.config import config as smile_config
 
 from ser_utils.audio.loading import SAMPLE_RATE
 
@@ -58,8 +61,43 @@ def egemaps_features(waveform: np.ndarray, *, config: EgemapsConfig = DEFAULT_CO
 
 
 def _functionals(y: np.ndarray, config: EgemapsConfig) -> np.ndarray:
-    table = _smile(config.feature_set).process_signal(y, config.sr)
-    return table.to_numpy(dtype=np.float32)[0]
+    return _engine(config.feature_set, config.sr, os.getpid()).functionals(y)
+
+
+class _Engine:
+    """One initialised openSMILE engine, reset between clips instead of rebuilt: parsing the configuration costs
+    about 5 ms, an eighth of a 3-s clip's extraction. Its values equal ``opensmile.Smile.process_signal``'s (a test
+    pins that); a lock keeps one clip in it at a time."""
+
+    def __init__(self, feature_set: str, sr: int):
+        smile = _smile(feature_set)
+        options = smile._options()  # the sink and buffer settings Smile.process_signal uses
+        options.update(
+            source=os.path.join(smile.default_config_root, smile_config.EXTERNAL_INPUT_CONFIG), sampleRate=sr, nBits=16
+        )
+        self._n_columns = len(smile.feature_names)
+        self._engine = smile._smile(options)
+        self._lock = threading.Lock()
+
+    def functionals(self, y: np.ndarray) -> np.ndarray:
+        """(n_columns,) float32 functionals of a float (samples,) waveform; NaN when it holds too little audio."""
+        rows = []
+        pcm = (np.asarray(y, dtype=np.float32) * 32768).astype(np.int16)  # the 16-bit input openSMILE reads
+        with self._lock:
+            self._engine.external_sink_set_callback_ex(
+                smile_config.EXTERNAL_OUTPUT_COMPONENT, lambda data, meta: rows.append(data.copy())
+            )
+            self._engine.external_audio_source_write_data(smile_config.EXTERNAL_SOURCE_COMPONENT, pcm.tobytes())
+            self._engine.external_audio_source_set_eoi(smile_config.EXTERNAL_SOURCE_COMPONENT)
+            self._engine.run()
+            self._engine.reset()
+        return rows[0].reshape(-1).astype(np.float32) if rows else np.full(self._n_columns, np.nan, np.float32)
+
+
+@lru_cache(maxsize=8)
+def _engine(feature_set: str, sr: int, pid: int) -> _Engine:
+    """The engine of this process (``pid`` keys it: a forked worker builds its own)."""
+    return _Engine(feature_set, sr)
 
 
 @lru_cache(maxsize=4)

@@ -7,11 +7,14 @@ a clip that cannot be used (undecodable, silent, extractor error) is listed with
 stops the batch.
 """
 
+import gc
 import io
 import json
 import multiprocessing
 import sys
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +50,7 @@ __all__ = [
     "extract_features",
     "feature_columns",
     "waveform_features",
+    "waveform_feature_sets",
     "write_features",
 ]
 
@@ -232,10 +236,23 @@ def waveform_features(waveform: np.ndarray, *, feature_set: str, config) -> np.n
     clips are (``prepare_waveform``): (n_columns,) or (n_frames, n_columns). No cache; one BLAS thread.
     Raises AudioError (too short, silent) like a file's extraction would record. Serving's sliding windows use it.
     """
-    extractor = _extractor(feature_set)
     with one_thread():
-        prepared = prepare_waveform(waveform, sr=config.sr, trim_db=config.trim_db)
-        return np.asarray(extractor.compute(prepared, config=config), dtype=extractor.dtype)
+        return _waveform_set(waveform, feature_set, config)
+
+
+def waveform_feature_sets(waveform: np.ndarray, *, configs: dict) -> list[np.ndarray]:
+    """``waveform_features`` of several sets ({name: config}) of one waveform, in ``configs``' order, computed side
+    by side on threads (openSMILE and most of librosa's numerics release the GIL): a clip's latency is its slowest
+    set's, not their sum. Raises the first set's AudioError like ``waveform_features``."""
+    with one_thread(), ThreadPoolExecutor(max_workers=len(configs)) as pool:
+        futures = [pool.submit(_waveform_set, waveform, name, config) for name, config in configs.items()]
+        return [future.result() for future in futures]
+
+
+def _waveform_set(waveform: np.ndarray, feature_set: str, config) -> np.ndarray:
+    extractor = _extractor(feature_set)
+    prepared = prepare_waveform(waveform, sr=config.sr, trim_db=config.trim_db)
+    return np.asarray(extractor.compute(prepared, config=config), dtype=extractor.dtype)
 
 
 def write_features(features: FeatureSet, *, out_dir: Path | str) -> list[Path]:
@@ -325,6 +342,7 @@ def _compute(paths: list[str], pending: dict, *, feature_set: str, config, cache
     backend = _warm_fork_backend(feature_set, config) if n_jobs != 1 else None
     round_size = TASKS_PER_WORKER_ROUND * effective_n_jobs(n_jobs)
     with (
+        _gc_frozen(),
         Parallel(n_jobs=n_jobs, backend=backend) as parallel,
         tqdm(total=len(digests), desc=f"{feature_set} features", disable=not progress) as bar,
     ):
@@ -335,6 +353,18 @@ def _compute(paths: list[str], pending: dict, *, feature_set: str, config, cache
             )
             bar.update(len(chunk))
             yield from zip(chunk, results, strict=True)
+
+
+@contextmanager
+def _gc_frozen():
+    """Keep the objects alive now out of the garbage collector's scans while workers start and run: joblib collects
+    before forking (about 0.1 s with librosa and pandas loaded, each call), and a forked worker whose collector
+    walks the inherited objects copies their memory pages. Unfrozen afterwards."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _warm_fork_backend(feature_set: str, config):

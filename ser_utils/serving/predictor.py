@@ -288,10 +288,10 @@ def load_predictor(model_dir: Path | str) -> Predictor:
 
 def _window_features(waveform: np.ndarray, configs: dict) -> tuple[np.ndarray | None, str]:
     """One window's feature sets concatenated on the last axis, or (None, reason) when it is unusable."""
-    from ser_utils.features.extraction import waveform_features
+    from ser_utils.features.extraction import waveform_feature_sets
 
     try:
-        blocks = [waveform_features(waveform, feature_set=name, config=config) for name, config in configs.items()]
+        blocks = waveform_feature_sets(waveform, configs=configs)
     except AudioError as error:
         return None, error.reason
     if not all(np.isfinite(block).all() for block in blocks):

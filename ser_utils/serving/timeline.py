@@ -3,11 +3,11 @@
 The recording is never held whole in memory. Pass 1 reads it in blocks of ``block_s`` seconds and keeps only a
 frame energy track (one float per ``vad_hop_s``); an energy threshold relative to the recording's own loud frames
 marks speech, short gaps are bridged and short bursts dropped. Pass 2 reads, region by region, only the audio of
-``window_s``-second windows stepped by ``hop_s`` inside each speech region (a region shorter than a window gets one
-window centred on it, so it is heard with the context a clip would have), labels them with a ``Predictor``
-(calibrated probabilities; a speaker-adaptive model is enrolled on all the recording's speech windows, one voice
-assumed), smooths the probabilities over neighbouring windows of the region and merges runs of
-one emotion into segments. Silence and non-speech get no segment.
+``window_s``-second windows stepped by ``hop_s`` inside each speech region (a region no longer than a window gets
+one window reaching ``context_s`` beyond each of its ends, so it is heard with the pauses a corpus clip has),
+labels them with a ``Predictor`` (calibrated probabilities; a speaker-adaptive model is enrolled on all the
+recording's speech windows, one voice assumed), smooths the probabilities over neighbouring windows of the region
+and merges runs of one emotion into segments. Silence and non-speech get no segment.
 """
 
 import json
@@ -30,7 +30,7 @@ __all__ = [
     "TimelineConfig",
     "Timeline",
     "speech_regions",
-    "window_starts",
+    "window_spans",
     "smooth_probabilities",
     "merge_segments",
     "emotion_timeline",
@@ -51,6 +51,7 @@ class TimelineConfig:
     vad_floor_dbfs: float = -55.0  # and louder than this, whatever the recording
     min_gap_s: float = 0.5  # pauses shorter than this stay inside one speech region
     min_speech_s: float = 0.25  # bursts shorter than this are not speech
+    context_s: float = 1.0  # pause kept each side of a short region (RAVDESS clips hold ~1 s before and after speech)
     smoothing_windows: int = 3  # centred moving average over this many windows of a region (1: none)
     batch_windows: int = 32  # windows labelled per model call
 
@@ -190,18 +191,27 @@ def speech_regions(is_speech: np.ndarray, *, hop_s: float, config: TimelineConfi
     return np.array(kept, dtype=float).reshape(-1, 2)
 
 
-def window_starts(region_start: float, region_end: float, *, duration: float, config: TimelineConfig) -> np.ndarray:
-    """Start times (s) of the windows covering one speech region: every ``hop_s`` from the region's start, the
-    last ending at the region's end; a region shorter than ``window_s`` gets one window centred on it. Windows
-    stay inside [0, ``duration``] where the recording is long enough."""
-    length = region_end - region_start
-    if length <= config.window_s:
-        starts = np.array([region_start + length / 2 - config.window_s / 2])
-    else:
-        n_steps = int(np.ceil((length - config.window_s) / config.hop_s))
+def window_spans(
+    region_start: float, region_end: float, *, bounds: tuple[float, float], duration: float, config: TimelineConfig
+) -> np.ndarray:
+    """(n_windows, 2) start/end seconds of the windows covering one speech region of a ``duration``-second
+    recording; ``bounds`` is the time the region may claim (halfway to its neighbours' speech).
+
+    A region longer than ``window_s``: windows every ``hop_s`` from its start, the last ending at its end. A
+    shorter one: a single window reaching ``context_s`` beyond each end (within ``bounds``), widened about its
+    centre to ``window_s`` when still shorter, inside the recording when it is long enough.
+    """
+    if region_end - region_start > config.window_s:
+        n_steps = int(np.ceil((region_end - region_start - config.window_s) / config.hop_s))
         starts = region_start + config.hop_s * np.arange(n_steps + 1)
         starts[-1] = region_end - config.window_s
-    return np.clip(starts, 0.0, max(duration - config.window_s, 0.0))
+        return np.stack([starts, starts + config.window_s], axis=1)
+    start, end = max(region_start - config.context_s, bounds[0]), min(region_end + config.context_s, bounds[1])
+    if end - start < config.window_s:
+        centre = (start + end) / 2
+        start = float(np.clip(centre - config.window_s / 2, 0.0, max(duration - config.window_s, 0.0)))
+        end = min(start + config.window_s, duration)
+    return np.array([[start, end]])
 
 
 def smooth_probabilities(probabilities: np.ndarray, *, width: int) -> np.ndarray:
@@ -308,11 +318,14 @@ def _speech_threshold(energy_db: np.ndarray, *, config: TimelineConfig) -> float
 
 
 def _window_batches(regions: np.ndarray, *, duration: float, config: TimelineConfig) -> Iterator[list]:
-    """Batches of (start, end, region index) windows, at most ``config.batch_windows`` each, in time order."""
+    """Batches of (start, end, region index) windows, at most ``config.batch_windows`` each, in time order; a
+    region's windows stay halfway clear of its neighbours' speech."""
+    edges = np.concatenate([[0.0], (regions[1:, 0] + regions[:-1, 1]) / 2, [duration]]) if len(regions) else []
     batch = []
     for index, (start, end) in enumerate(regions):
-        for window_start in window_starts(start, end, duration=duration, config=config):
-            batch.append((float(window_start), float(min(window_start + config.window_s, duration)), index))
+        bounds = (edges[index], edges[index + 1])
+        for span in window_spans(start, end, bounds=bounds, duration=duration, config=config):
+            batch.append((float(span[0]), float(span[1]), index))
             if len(batch) == config.batch_windows:
                 yield batch
                 batch = []

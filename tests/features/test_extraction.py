@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from ser_utils.audio.loading import load_audio
 from ser_utils.cli import main
 from ser_utils.data.manifest import build_manifest, write_manifest
 from ser_utils.features import extraction as feature_extraction
-from ser_utils.features.extraction import extract_features, write_features
+from ser_utils.features.extraction import extract_features, waveform_feature_sets, waveform_features, write_features
 from ser_utils.features.handcrafted import handcrafted_columns
 
 SR = 16_000
@@ -150,3 +151,12 @@ def test_values_do_not_depend_on_the_number_of_workers(shared_data):
         for n_jobs in (1, 2)
     )
     assert len(alone.paths) == 4 and np.array_equal(alone.values, parallel.values)
+
+
+def test_sets_computed_side_by_side_equal_each_set_alone(shared_data):
+    waveform = load_audio(sorted((shared_data / "ravdess" / "Actor_01").glob("*.flac"))[0], sr=SR)
+    configs = {name: feature_extraction.default_config(name) for name in ("handcrafted", "egemaps")}
+    together = waveform_feature_sets(waveform, configs=configs)
+    alone = [waveform_features(waveform, feature_set=name, config=config) for name, config in configs.items()]
+    assert [block.shape for block in together] == [(len(handcrafted_columns()),), (88,)]
+    assert all(np.array_equal(a, b) for a, b in zip(together, alone, strict=True))

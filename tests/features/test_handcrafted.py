@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import librosa
 import numpy as np
+import opensmile
 import pytest
 
 from ser_utils.audio.loading import load_audio
@@ -168,3 +169,14 @@ def test_frames_coverage_counts_clips_that_fit():
     config = LogmelConfig()
     limit = clip_samples(config) / config.sr
     assert frames_coverage(np.array([limit - 1, limit + 1, np.nan]), config=config) == 0.5
+
+
+def test_egemaps_engine_reused_across_clips_equals_a_fresh_opensmile_run(shared_data):
+    smile = opensmile.Smile(
+        feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals
+    )
+    for path in sorted((shared_data / "ravdess" / "Actor_01").glob("*.flac"))[:6]:
+        y = load_audio(path, sr=SR)
+        fresh = smile.process_signal(y, SR).to_numpy(dtype=np.float32)[0]
+        assert np.array_equal(egemaps_features(y), fresh, equal_nan=True)
+    assert np.isnan(egemaps_features(_sine()[:100])).all()  # too short for one frame: NaN, as openSMILE gives

@@ -17,13 +17,14 @@ from ser_utils.models.persistence import model_card, save_model
 from ser_utils.serving.assemble import assemble_recording
 from ser_utils.serving.predictor import feature_input_spec, load_predictor
 from ser_utils.serving.timeline import (
+    DEFAULT_CONFIG,
     TimelineConfig,
     _energy_track,
     emotion_timeline,
     merge_segments,
     smooth_probabilities,
     speech_regions,
-    window_starts,
+    window_spans,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -110,11 +111,16 @@ def test_speech_regions_bridge_short_gaps_and_drop_short_bursts():
     assert speech_regions(np.zeros(5, bool), hop_s=0.01, config=config).shape == (0, 2)
 
 
-def test_window_starts_cover_a_region_and_centre_short_ones():
-    config = TimelineConfig(window_s=3.0, hop_s=1.0)
-    assert np.allclose(window_starts(10.0, 15.5, duration=60, config=config), [10, 11, 12, 12.5])
-    assert np.allclose(window_starts(10.0, 11.0, duration=60, config=config), [9.0])  # centred on the region
-    assert np.allclose(window_starts(0.2, 1.0, duration=60, config=config), [0.0])  # kept inside the file
+def test_window_spans_slide_over_long_regions_and_give_short_ones_their_pauses():
+    config = TimelineConfig(window_s=3.0, hop_s=1.0, context_s=1.0)
+    spans = window_spans(10.0, 15.5, bounds=(5, 20), duration=60, config=config)
+    assert np.allclose(spans[:, 0], [10, 11, 12, 12.5]) and np.allclose(spans[:, 1] - spans[:, 0], 3.0)
+    assert np.allclose(window_spans(10.0, 12.0, bounds=(5, 20), duration=60, config=config), [[9.0, 13.0]])
+    assert np.allclose(window_spans(10.0, 12.0, bounds=(9.5, 20), duration=60, config=config), [[9.5, 13.0]])
+    assert np.allclose(window_spans(10.0, 11.0, bounds=(5, 20), duration=60, config=config), [[9.0, 12.0]])
+    assert np.allclose(window_spans(10.0, 10.4, bounds=(5, 20), duration=60, config=config), [[8.7, 11.7]])
+    assert np.allclose(window_spans(0.2, 1.0, bounds=(0, 20), duration=60, config=config), [[0.0, 3.0]])
+    assert np.allclose(window_spans(0.2, 1.0, bounds=(0, 2), duration=2, config=config), [[0.0, 2.0]])
 
 
 def test_smoothing_averages_neighbours_and_keeps_unusable_windows_nan():
@@ -197,3 +203,18 @@ def test_a_speaker_adaptive_model_is_enrolled_on_the_recording_own_speech(tone_m
     adapted = emotion_timeline(tmp_path / "talk.wav", predictor=load_predictor(adaptive_dir), config=config)
     assert enrolled == [int(plain.windows["error"].eq("").sum())] and enrolled[0] >= 5
     pd.testing.assert_frame_equal(adapted.segments, plain.segments, atol=1e-6)
+
+
+def test_timeline_help_states_the_configs_defaults(capsys):
+    from ser_utils.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["timeline", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for value in (
+        DEFAULT_CONFIG.window_s,
+        DEFAULT_CONFIG.hop_s,
+        DEFAULT_CONFIG.context_s,
+        DEFAULT_CONFIG.smoothing_windows,
+    ):
+        assert f"default {value:g})" in text
