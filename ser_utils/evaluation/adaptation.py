@@ -7,7 +7,6 @@ training population's mean (``none``), k = None every clip, enrolment and scorin
 shrinkage pseudo-count is chosen per fold on its validation speakers, never on the test speakers.
 """
 
-import time
 import zlib
 from pathlib import Path
 
@@ -15,7 +14,14 @@ import numpy as np
 import pandas as pd
 
 from ser_utils.evaluation import protocol
-from ser_utils.evaluation.experiment import Evaluation, TrainFn, class_indices, protocol_name, train_deployable
+from ser_utils.evaluation.experiment import (
+    Evaluation,
+    TrainFn,
+    class_indices,
+    protocol_name,
+    train_deployable,
+    train_side_by_side,
+)
 from ser_utils.evaluation.metrics import score_predictions
 from ser_utils.evaluation.results import (
     NO_ADAPTATION,
@@ -142,6 +148,7 @@ def cross_validate_adaptive(
     seed: int,
     enrol_sizes=ENROL_SIZES,
     candidates=PSEUDO_COUNT_CANDIDATES,
+    n_jobs: int = 1,
 ) -> tuple[dict[str, Evaluation], pd.DataFrame]:
     """Speaker-adaptive cross-validation: ({adaptation: Evaluation}, choices: fold, pseudo_count, error).
 
@@ -149,14 +156,15 @@ def cross_validate_adaptive(
     validation speakers are centred by their own shrunk means, ``train_fn`` (the experiment loop's contract)
     trains one model, and the test speakers are scored for k = 0 (``none``) and every k of ``enrol_sizes``
     (``centred_predictions``, the enrolment clips left out); a k that would leave some speaker no clip to score
-    is skipped. ``inputs`` (n, d) align with ``manifest``.
+    is skipped. ``inputs`` (n, d) align with ``manifest``; ``n_jobs`` > 1 trains the folds side by side
+    (``experiment.train_side_by_side``).
     """
     labels = class_indices(manifest, classes)
     speakers = manifest["speaker"].astype(str).to_numpy()
     fewest = pd.Series(speakers).value_counts().min()
     sizes = (0, *(k for k in enrol_sizes if k is None or k < fewest))  # every speaker keeps a clip to score
     tables = {k: [] for k in sizes}
-    choices, seconds = [], 0.0
+    choices, priors, datasets, splits = [], [], [], []
     for fold in folds:
         parts = protocol.split_indices(manifest, fold, seed=seed)
         chosen, errors = choose_pseudo_count(
@@ -175,17 +183,19 @@ def cross_validate_adaptive(
             part: centre_per_speaker(inputs[parts[part]], speakers[parts[part]], prior=prior)
             for part in ("train", "val")
         }
-        start = time.perf_counter()
-        model = train_fn(
-            centred["train"],
-            labels[parts["train"]],
-            centred["val"],
-            labels[parts["val"]],
-            n_classes=len(classes),
-            work_dir=Path(work_dir) / "folds" / fold.name,
-            seed=seed,
-        )
-        seconds += time.perf_counter() - start
+        priors.append(prior)
+        splits.append(parts)
+        datasets.append((centred["train"], labels[parts["train"]], centred["val"], labels[parts["val"]]))
+    trained = train_side_by_side(
+        train_fn,
+        datasets,
+        work_dirs=[Path(work_dir) / "folds" / fold.name for fold in folds],
+        n_classes=len(classes),
+        seed=seed,
+        n_jobs=n_jobs,
+    )
+    seconds = sum(elapsed for _, elapsed in trained)
+    for fold, parts, prior, (model, _) in zip(folds, splits, priors, trained, strict=True):
         test = parts["test"]
         for k in sizes:
             scored, probabilities = centred_predictions(

@@ -11,6 +11,9 @@ with ``predict_proba``; Keras families write ``training_history.csv`` into ``wor
 ``training.fit_model``). ``functools.partial`` binds a family's own knobs (variant, epochs …).
 """
 
+import contextlib
+import io
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -19,6 +22,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 
 from ser_utils.data.taxonomy import EMOTIONS
 from ser_utils.evaluation import protocol
@@ -32,7 +36,7 @@ from ser_utils.evaluation.results import (
 )
 from ser_utils.io.provenance import write_table
 from ser_utils.models.persistence import predict_probabilities, save_model
-from ser_utils.models.training import HISTORY_FILE
+from ser_utils.models.training import HISTORY_FILE, limit_threads, parallel_trainings
 
 __all__ = [
     "LEAKY_PROTOCOL",
@@ -48,6 +52,8 @@ __all__ = [
     "train_deployable",
     "evaluate_and_deploy",
     "evaluate_leaky",
+    "split_data",
+    "train_side_by_side",
 ]
 
 LEAKY_PROTOCOL = "random-leaky"  # same speakers in train and test: shown only beside the honest numbers
@@ -150,9 +156,11 @@ def cross_validate(
     card: dict,
     seed: int,
     adaptation: str = NO_ADAPTATION,
+    n_jobs: int = 1,
 ) -> Evaluation:
     """Train on each fold's training speakers (validation speakers for early stopping / selection only),
-    predict its unseen test speakers, and save each fold's model to ``<work_dir>/folds/<fold>/``.
+    predict its unseen test speakers, and save each fold's model to ``<work_dir>/folds/<fold>/``. With
+    ``n_jobs`` > 1 the folds train side by side in worker processes (``train_side_by_side``).
 
     ``inputs`` (n, ...) and ``manifest`` rows are aligned. ``card`` (``artifacts.model_card``) is copied into
     each fold's folder with that fold's speakers as its protocol. Keras seeds are reset to ``seed`` per fold.
@@ -162,10 +170,17 @@ def cross_validate(
     _check_aligned(inputs, manifest)
     labels = class_indices(manifest, classes)
     tables, val_tables, histories, seconds = [], [], [], 0.0
-    for fold in folds:
-        parts = protocol.split_indices(manifest, fold, seed=seed)
-        fold_dir = Path(work_dir) / FOLDS_DIR / fold.name
-        model, elapsed = _train(train_fn, inputs, labels, parts, n_classes=len(classes), work_dir=fold_dir, seed=seed)
+    splits = [protocol.split_indices(manifest, fold, seed=seed) for fold in folds]
+    fold_dirs = [Path(work_dir) / FOLDS_DIR / fold.name for fold in folds]
+    trained = train_side_by_side(
+        train_fn,
+        [split_data(inputs, labels, parts) for parts in splits],
+        work_dirs=fold_dirs,
+        n_classes=len(classes),
+        seed=seed,
+        n_jobs=n_jobs,
+    )
+    for fold, parts, fold_dir, (model, elapsed) in zip(folds, splits, fold_dirs, trained, strict=True):
         seconds += elapsed
         for split, collected in (("test", tables), ("val", val_tables)):
             probabilities = predict_probabilities(model, inputs[parts[split]], n_classes=len(classes))
@@ -213,7 +228,9 @@ def leaky_evaluation(
     labels = class_indices(manifest, classes)
     parts = protocol.random_split_indices(len(manifest), test_fraction=test_fraction, seed=seed)
     run_dir = Path(work_dir) / LEAKY_PROTOCOL
-    model, seconds = _train(train_fn, inputs, labels, parts, n_classes=len(classes), work_dir=run_dir, seed=seed)
+    model, seconds = _train(
+        train_fn, split_data(inputs, labels, parts), n_classes=len(classes), work_dir=run_dir, seed=seed
+    )
     probabilities = predict_probabilities(model, inputs[parts["test"]], n_classes=len(classes))
     table = predictions_table(manifest.iloc[parts["test"]], fold="random", probabilities=probabilities, classes=classes)
     return Evaluation(
@@ -290,7 +307,8 @@ def train_deployable(
         test_speakers=(),
     )
     parts = protocol.split_indices(manifest, split, seed=seed)
-    model, _ = _train(train_fn, inputs, labels, parts, n_classes=len(classes), work_dir=Path(work_dir), seed=seed)
+    data = split_data(inputs, labels, parts)
+    model, _ = _train(train_fn, data, n_classes=len(classes), work_dir=Path(work_dir), seed=seed)
     return model, {
         "name": "deploy-all-speakers",
         "train_speakers": list(split.train_speakers),
@@ -321,6 +339,7 @@ def evaluate_and_deploy(
     training_details: Callable[[object], dict] | None = None,
     deploy_card: dict | None = None,
     adaptation: str = NO_ADAPTATION,
+    n_jobs: int = 1,
 ) -> ModelRun:
     """One model family's whole evaluation chain: cross-validate → record → deployable model → summary.
 
@@ -332,7 +351,7 @@ def evaluate_and_deploy(
     the trained model into the saved one (e.g. a trunk-activation model into a waveform model),
     ``training_details(model)`` adds entries read off it to the card's ``training`` section (e.g.
     ``baselines.chosen_params``), ``deploy_card`` replaces card sections (e.g. its ``input``).
-    ``adaptation`` labels the rows and predictions (``cross_validate``).
+    ``adaptation`` labels the rows and predictions and ``n_jobs`` trains folds side by side (``cross_validate``).
     """
     evaluation = cross_validate(
         train_fn,
@@ -345,6 +364,7 @@ def evaluate_and_deploy(
         card=card,
         seed=seed,
         adaptation=adaptation,
+        n_jobs=n_jobs,
     )
     scores = record_evaluation(
         evaluation, outputs_dir=outputs_dir, corpora=corpora, features=features, classes=classes, info=info
@@ -391,18 +411,58 @@ def evaluate_leaky(
     return ModelRun(features=features, evaluation=evaluation, scores=scores)
 
 
-def _train(train_fn: TrainFn, inputs, labels, parts: dict, *, n_classes: int, work_dir: Path, seed: int):
+def split_data(inputs: np.ndarray, labels: np.ndarray, parts: dict) -> tuple[np.ndarray, ...]:
+    """(x_train, y_train, x_val, y_val): the rows of ``parts``' train and val indices (``protocol.split_indices``)."""
+    return inputs[parts["train"]], labels[parts["train"]], inputs[parts["val"]], labels[parts["val"]]
+
+
+def train_side_by_side(
+    train_fn: TrainFn,
+    datasets: list[tuple[np.ndarray, ...]],
+    *,
+    work_dirs: list[Path],
+    n_classes: int,
+    seed: int,
+    n_jobs: int,
+) -> list[tuple[object, float]]:
+    """(model, training seconds) for each (x_train, y_train, x_val, y_val) of ``datasets``, into its work dir.
+
+    One after another here, or with ``n_jobs`` > 1 (``training.parallel_trainings``: CPUs only) in that many worker
+    processes of joblib's active backend, the cores shared out as TensorFlow threads; what a worker prints is
+    printed here when its training returns. Each training is seeded alike, so the models do not depend on
+    ``n_jobs`` beyond floating-point rounding.
+    """
+    n_jobs = min(parallel_trainings(n_jobs), len(datasets))
+    if n_jobs == 1:
+        return [
+            _train(train_fn, data, n_classes=n_classes, work_dir=work_dir, seed=seed)
+            for data, work_dir in zip(datasets, work_dirs, strict=True)
+        ]
+    threads = max(1, (os.cpu_count() or 1) // n_jobs)
+    outcomes = Parallel(n_jobs=n_jobs)(
+        delayed(_train_in_worker)(train_fn, data, n_classes=n_classes, work_dir=work_dir, seed=seed, threads=threads)
+        for data, work_dir in zip(datasets, work_dirs, strict=True)
+    )
+    trained = []
+    for model, seconds, printed in outcomes:
+        print(printed, end="")
+        trained.append((model, seconds))
+    return trained
+
+
+def _train_in_worker(train_fn: TrainFn, data: tuple, *, threads: int, **kwargs):
+    """``_train`` in a worker process on ``threads`` TensorFlow threads: (model, seconds, what it printed)."""
+    limit_threads(threads)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        model, seconds = _train(train_fn, data, **kwargs)
+    return model, seconds, printed.getvalue()
+
+
+def _train(train_fn: TrainFn, data: tuple, *, n_classes: int, work_dir: Path, seed: int):
     keras.utils.set_random_seed(seed)
     start = time.perf_counter()
-    model = train_fn(
-        inputs[parts["train"]],
-        labels[parts["train"]],
-        inputs[parts["val"]],
-        labels[parts["val"]],
-        n_classes=n_classes,
-        work_dir=work_dir,
-        seed=seed,
-    )
+    model = train_fn(*data, n_classes=n_classes, work_dir=work_dir, seed=seed)
     return model, time.perf_counter() - start
 
 

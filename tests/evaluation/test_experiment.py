@@ -4,6 +4,7 @@ results, per-fold models and the deployable model are written where the other no
 import functools
 import json
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -253,3 +254,34 @@ def test_evaluate_without_deploy_saves_fold_models_only_and_leaky_runs_are_recor
     assert leaky.evaluation.protocol == "random-leaky" and leaky.summary["protocol"] == "random-leaky"
     results = pd.read_csv(tmp_path / "results.csv", dtype={"fold": str})
     assert set(results["protocol"]) == {"speaker-4fold", "random-leaky"}
+
+
+def _printing_keras_train(x_train, y_train, x_val, y_val, *, n_classes, work_dir, seed):
+    print(f"trained on {len(x_train)} clips")
+    model = keras.Sequential([keras.Input((x_train.shape[1],)), keras.layers.Dense(n_classes, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x_train, y_train, epochs=3, batch_size=16, shuffle=False, verbose=0)
+    return model
+
+
+def test_folds_trained_side_by_side_match_folds_trained_one_after_another(tmp_path, capsys):
+    folds = speaker_folds(MANIFEST, n_folds=4, n_val_speakers=2)
+    runs = {
+        n_jobs: experiment.cross_validate(
+            _printing_keras_train,
+            name="toy",
+            inputs=INPUTS,
+            manifest=MANIFEST,
+            folds=folds,
+            classes=CLASSES,
+            work_dir=tmp_path / f"jobs{n_jobs}",
+            card=CARD,
+            seed=0,
+            n_jobs=n_jobs,
+        )
+        for n_jobs in (1, 2)
+    }
+    columns = [f"prob_{name}" for name in CLASSES]
+    assert np.allclose(runs[1].predictions[columns], runs[2].predictions[columns], atol=1e-5)
+    assert capsys.readouterr().out.count("trained on") == 2 * len(folds)  # the workers' output is relayed
+    assert all((tmp_path / "jobs2" / "folds" / fold.name / CARD_FILE).is_file() for fold in folds)
