@@ -48,12 +48,14 @@ class FeaturesConfig:
     n_jobs: int
     seed: int
     cv_folds: int
+    variant_check_clips: int | None
     tsne_perplexity: float
 
     def __post_init__(self):
         if self.n_jobs < 1 or self.cv_folds < 2 or self.tsne_perplexity <= 0:
             raise ValueError(f"need n_jobs >= 1, cv_folds >= 2 and tsne_perplexity > 0; got {self}")
         _check_max_clips(self.max_clips, n_folds=self.cv_folds)
+        _check_max_clips(self.variant_check_clips, n_folds=self.cv_folds)
 
 
 @dataclass(frozen=True)

@@ -67,8 +67,12 @@ def test_experiment_config_rejects_bad_values(changes, message):
 def test_eda_and_features_configs_reject_bad_values():
     with pytest.raises(ValueError, match="n_audio_players"):
         EdaConfig(data_dir=None, corpora=None, n_audio_players=-1, n_jobs=1, seed=0)
+    features = {"data_dir": None, "corpora": None, "max_clips": None, "n_jobs": 1, "seed": 0, "cv_folds": 5}
+    features |= {"variant_check_clips": None, "tsne_perplexity": 30.0}
     with pytest.raises(ValueError, match="cv_folds"):
-        FeaturesConfig(data_dir=None, corpora=None, max_clips=None, n_jobs=1, seed=0, cv_folds=1, tsne_perplexity=30.0)
+        FeaturesConfig(**{**features, "cv_folds": 1})
+    with pytest.raises(ValueError, match="too few for 5 folds"):
+        FeaturesConfig(**{**features, "variant_check_clips": 6})
 
 
 def test_adaptation_config_takes_clip_counts_or_none_for_all():
