@@ -244,6 +244,8 @@ def waveform_feature_sets(waveform: np.ndarray, *, configs: dict) -> list[np.nda
     """``waveform_features`` of several sets ({name: config}) of one waveform, in ``configs``' order, computed side
     by side on threads (openSMILE and most of librosa's numerics release the GIL): a clip's latency is its slowest
     set's, not their sum. Raises the first set's AudioError like ``waveform_features``."""
+    if len(configs) == 1:  # nothing to overlap: no thread (a TFLite model runs slower off the main thread)
+        return [waveform_features(waveform, feature_set=name, config=config) for name, config in configs.items()]
     with one_thread(), ThreadPoolExecutor(max_workers=len(configs)) as pool:
         futures = [pool.submit(_waveform_set, waveform, name, config) for name, config in configs.items()]
         return [future.result() for future in futures]
