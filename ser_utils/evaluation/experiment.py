@@ -23,7 +23,6 @@ import keras
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from joblib.externals.loky import get_reusable_executor
 
 from ser_utils.data.taxonomy import EMOTIONS
 from ser_utils.evaluation import protocol
@@ -444,8 +443,6 @@ def train_side_by_side(
         delayed(_train_in_worker)(train_fn, data, n_classes=n_classes, work_dir=work_dir, seed=seed, threads=threads)
         for data, work_dir in zip(datasets, work_dirs, strict=True)
     )
-    # The workers now hold TensorFlow; later joblib work (openSMILE extraction) must not land in them.
-    get_reusable_executor().shutdown(wait=True)
     trained = []
     for model, seconds, printed in outcomes:
         print(printed, end="")

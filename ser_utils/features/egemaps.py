@@ -5,7 +5,6 @@ loudness, formants, spectral slope, alpha ratio, Hammarberg index, MFCC 1–4 an
 computed by the ``opensmile`` package exactly as its reference implementation does.
 """
 
-import multiprocessing
 import os
 import sys
 import threading
@@ -15,6 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 import opensmile
+from joblib.externals.loky.backend.context import get_context as loky_context
 from opensmile.core.config import config as smile_config
 
 from ser_utils.audio.loading import SAMPLE_RATE
@@ -55,7 +55,7 @@ def egemaps_features(waveform: np.ndarray, *, config: EgemapsConfig = DEFAULT_CO
     if y.ndim != 1 or y.size == 0:
         raise ValueError(f"waveform must be a non-empty 1-D array, got shape {y.shape}")
     if "tensorflow" in sys.modules:
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=1, mp_context=loky_context("loky")) as pool:
             return pool.submit(_functionals, y, config).result()
     return _functionals(y, config)
 
