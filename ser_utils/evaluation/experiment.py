@@ -451,8 +451,12 @@ def train_side_by_side(
 
 
 def _train_in_worker(train_fn: TrainFn, data: tuple, *, threads: int, **kwargs):
-    """``_train`` in a worker process on ``threads`` TensorFlow threads: (model, seconds, what it printed)."""
+    """``_train`` in a worker process on ``threads`` TensorFlow threads: (model, seconds, what it printed).
+
+    The worker's previous training (its model already sent back) is cleared from Keras first, so a worker that
+    trains several folds does not keep every earlier graph."""
     limit_threads(threads)
+    keras.backend.clear_session()
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
         model, seconds = _train(train_fn, data, **kwargs)
