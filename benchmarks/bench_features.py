@@ -11,8 +11,8 @@ Besides wall-clock rates the script reports CPU time per file (the project's inc
 processes and their start-up), a measure other processes on the machine barely affect, and where the
 project's CPU time goes, stage by stage (decoding, the one STFT, chroma and its tuning estimate, tonnetz, the
 other spectral statistics, Praat's pitch, point process / jitter / shimmer and HNR), from a profile of the
-extractor on ``--profile-files`` of the clips in this process; what the cold run spent beyond those stages
-is start-up, dispatch and caching.
+extractor on ``--profile-files`` of the clips in this process, scaled to those clips' CPU time without the
+profiler; what the cold run spent beyond those stages is start-up, dispatch and caching.
 
 Both run at the same sample rate (``--sr``, default 16 kHz, the corpora's own rate; the seeds loaded at
 librosa's default 22,050 Hz, which only makes the reference slower: resampling and more samples per
@@ -206,8 +206,13 @@ STAGES = (
 
 
 def _stage_profile(paths: list[str], *, config: HandcraftedConfig) -> dict[str, float]:
-    """CPU seconds per clip of each extractor stage, profiled in this process (one job, no cache)."""
+    """CPU seconds per clip of each extractor stage in this process (one job, no cache): each stage's share of the
+    profiled run, times the CPU the same clips take without the profiler (whose overhead falls unevenly on the
+    stages and would otherwise be counted as extraction time)."""
     extract_features(paths[:1], feature_set="handcrafted", cache_dir=None, config=config, n_jobs=1, progress=False)
+    started = time.process_time()
+    extract_features(paths, feature_set="handcrafted", cache_dir=None, config=config, n_jobs=1, progress=False)
+    unprofiled = (time.process_time() - started) / len(paths)
     profile = cProfile.Profile(time.process_time)
     profile.enable()
     extract_features(paths, feature_set="handcrafted", cache_dir=None, config=config, n_jobs=1, progress=False)
@@ -221,7 +226,8 @@ def _stage_profile(paths: list[str], *, config: HandcraftedConfig) -> dict[str, 
     inside = sum(value for label, value in stages.items() if not label.startswith("decode"))
     whole = cumulative.get(("handcrafted_features", "handcrafted.py"), 0.0) / len(paths)
     stages["other spectral statistics (mel, MFCC, contrast, deltas, onsets ...)"] = whole - inside
-    return stages
+    profiled = cumulative.get(("extract_features", "extraction.py"), 0.0) / len(paths)
+    return {label: value * unprofiled / profiled for label, value in stages.items()}
 
 
 def _load() -> str:

@@ -144,16 +144,23 @@ def _measure(folder: Path, *, long_file: Path, repeats: int, batch: int) -> dict
         predictor = load_predictor(folder)
         loads.append(time.perf_counter() - started)
     speed = measure_inference(predictor, recording=long_file, repeats=repeats, batch=batch)
-    model_file = Path(folder) / predictor.card["model_file"]
     return {
         "model": predictor.card["name"],
         "family": predictor.card["family"],
-        "size_mb": model_file.stat().st_size / 1e6,
+        "size_mb": _size_mb(Path(folder), predictor.card),
         "import_s": import_s,
         "load_s": float(np.median(loads)),
         **speed,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+def _size_mb(folder: Path, card: dict) -> float:
+    """The model file's size; an ensemble's is the sum of its members'."""
+    if card["family"] != "ensemble":
+        return (folder / card["model_file"]).stat().st_size / 1e6
+    members = [folder / member["model_dir"] for member in card["members"]]
+    return sum(_size_mb(member, json.loads((member / "model_card.json").read_text())) for member in members)
 
 
 def _hour(folder: Path, *, clips: list[str], args) -> dict:

@@ -7,6 +7,7 @@ tables and charts is ``"model · features"``.
 """
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -197,12 +198,22 @@ def condition_scores(predictions_by_model: dict, manifest: pd.DataFrame, *, colu
 
 def deployable_keys(artifacts_dir, keys) -> list[tuple[str, str, str]]:
     """The (model, features, adaptation) keys among ``keys`` whose recipe has a deployable model folder."""
+    return list(deployable_folders(artifacts_dir, keys))
+
+
+def deployable_folders(artifacts_dir, keys) -> dict[tuple[str, str, str], Path]:
+    """{key: its deployable model folder} for the (model, features, adaptation) keys among ``keys`` that have one."""
     folders = deployable_models(artifacts_dir)
-    return [
-        key
-        for key in keys
-        if any(name == key[0] and features in ("", key[1]) for name, features in folders[["name", "features"]].values)
-    ]
+    found = {}
+    for key in keys:
+        matches = [
+            Path(folder)
+            for name, features, folder in folders[["name", "features", "model_dir"]].values
+            if name == key[0] and features in ("", key[1])
+        ]
+        if matches:
+            found[key] = matches[0]
+    return found
 
 
 def calibrate_deployable_models(

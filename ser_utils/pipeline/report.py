@@ -56,6 +56,7 @@ MODEL_NAMES = {
     "yamnet_frozen_mlp": "YAMNet frozen + dense MLP",
     "svm_seed": "seeds' RBF-SVM",
     "mlp_seed": "seeds' dense MLP",
+    "ensemble": "ensemble of the families (members and weights chosen on other folds' speakers)",
     # notebook 04's late fusion: its partner was picked on notebook 03's test scores, so it is no headline model
     "cnn_lstm+logistic_regression": "*exploratory:* CNN-LSTM + logistic regression, late fusion (partner picked on "
     "test scores)",
@@ -68,6 +69,7 @@ FEATURE_NAMES = {
     "yamnet-embeddings": "embeddings",
     "seeds195": "seeds' 195 values",
     "logmel+handcrafted+egemaps": "log-mel + handcrafted + eGeMAPS",
+    "families": "each member's own",
 }
 KEY_CHARTS = ("03_01_model_comparison", "03_04_confusion_best", "04_03_confusion_matrix", "05_04_model_comparison")
 DATA_COLUMNS = ("corpus", "clips", "speakers", "female_speakers", "male_speakers", "emotions", "hours")

@@ -32,8 +32,9 @@ def measure_inference(
     ``recording`` (a speech recording of clips and pauses, e.g. ``serving.assemble.assemble_recording``'s):
 
     latency_ms (features + model for one clip, warm, median of ``repeats``), model_ms (the model alone on that
-    clip's inputs), features_ms (the difference), batch_clips_per_s (``batch`` clips in one call, end to end)
-    and timeline_rtf (seconds of compute per second of audio of ``timeline.emotion_timeline`` on ``recording``).
+    clip's inputs; NaN for an ensemble), features_ms (the difference), batch_clips_per_s (``batch`` clips in one
+    call, end to end) and timeline_rtf (seconds of compute per second of audio of ``timeline.emotion_timeline``
+    on ``recording``).
     The recording is read whole: pass a short one (a minute or two).
     """
     from ser_utils.serving.predictor import window_function
@@ -48,8 +49,10 @@ def measure_inference(
     loudest = max(clips, key=lambda clip: float(np.abs(clip).max()))
     predictor.predict_waveforms([loudest])  # warm-up: lazy imports, kernels, tracing
     latency = median_seconds(lambda: predictor.predict_waveforms([loudest]), repeats=repeats)
-    inputs, _ = window_function(predictor.card["input"]["kind"])([loudest], spec=predictor.card["input"], n_jobs=1)
-    model_only = median_seconds(lambda: predictor.probabilities(inputs), repeats=repeats)
+    model_only = float("nan")  # an ensemble's members each read their own features: no model-alone figure
+    if hasattr(predictor, "probabilities"):
+        inputs, _ = window_function(predictor.card["input"]["kind"])([loudest], spec=predictor.card["input"], n_jobs=1)
+        model_only = median_seconds(lambda: predictor.probabilities(inputs), repeats=repeats)
     started = time.perf_counter()
     predictor.predict_waveforms(clips)
     batch_s = time.perf_counter() - started
@@ -58,7 +61,7 @@ def measure_inference(
     timeline = emotion_timeline(recording, predictor=predictor, config=config)
     return {
         "latency_ms": 1e3 * latency,
-        "features_ms": 1e3 * max(latency - model_only, 0.0),
+        "features_ms": 1e3 * max(latency - model_only, 0.0) if np.isfinite(model_only) else float("nan"),
         "model_ms": 1e3 * model_only,
         "batch_clips_per_s": batch / batch_s,
         "timeline_rtf": (time.perf_counter() - started) / timeline.duration,

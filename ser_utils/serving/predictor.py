@@ -41,6 +41,7 @@ __all__ = [
     "INPUT_KINDS",
     "WINDOW_KINDS",
     "LONG_CLIP_S",
+    "CardProperties",
     "Predictor",
     "input_function",
     "feature_input_spec",
@@ -65,11 +66,9 @@ WINDOW_KINDS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Predictor:
-    """A loaded model with its card; ``predict_files`` labels audio files."""
+class CardProperties:
+    """What every predictor reads off its ``card``: the classes and the calibration temperature."""
 
-    model: object
     card: dict
 
     @property
@@ -80,6 +79,14 @@ class Predictor:
     def temperature(self) -> float | None:
         """The card's calibration temperature (notebook 06 fits it), or None: probabilities as the model gives."""
         return self.card.get("calibration", {}).get("temperature")
+
+
+@dataclass(frozen=True)
+class Predictor(CardProperties):
+    """A loaded model with its card; ``predict_files`` labels audio files."""
+
+    model: object
+    card: dict
 
     @property
     def speaker_prior(self) -> SpeakerPrior | None:
@@ -274,8 +281,13 @@ def waveform_window_inputs(waveforms: list[np.ndarray], *, spec: dict, n_jobs: i
 
 def load_predictor(model_dir: Path | str) -> Predictor:
     """A ``Predictor`` from a folder written by ``artifacts.save_model`` or ``serving.export`` (nothing else is
-    needed). TensorFlow is imported only for a Keras (or TFLite) model."""
+    needed), or an ``serving.ensemble.EnsemblePredictor`` from one written by ``save_ensemble``. TensorFlow is
+    imported only for a Keras (or TFLite) model."""
     card = read_card(Path(model_dir))
+    if card.get("family") == "ensemble":
+        from ser_utils.serving.ensemble import load_ensemble
+
+        return load_ensemble(model_dir, card)
     if card.get("family") == "tflite":
         from ser_utils.serving.export import load_tflite
 

@@ -99,7 +99,8 @@ def emotion_timeline(
     path: Path | str, *, predictor, config: TimelineConfig = DEFAULT_CONFIG, n_jobs: int = 1
 ) -> Timeline:
     """The ``Timeline`` of the recording at ``path`` (any length, any format ``soundfile`` reads) labelled by
-    ``predictor`` (``serving.predictor.Predictor``), reading at most ``config.block_s`` seconds at a time.
+    ``predictor`` (a ``serving.predictor.Predictor`` or ``serving.ensemble.EnsemblePredictor``), reading at most
+    ``config.block_s`` seconds at a time.
 
     Raises AudioError when the file cannot be decoded.
     """
@@ -112,16 +113,19 @@ def emotion_timeline(
     regions = np.clip(regions, 0.0, info.duration)
     classes = tuple(predictor.classes)
     probability_columns = [f"prob_{name}" for name in classes]
-    make_inputs = window_function(predictor.card["input"]["kind"])
     prior = predictor.speaker_prior
     spans, blocks, reasons = [], [], []
     for batch in _window_batches(regions, duration=info.duration, config=config):
         waveforms = [_read_span(path, start=start, end=end, sr=sr) for start, end, _ in batch]
-        inputs, batch_reasons = make_inputs(waveforms, spec=predictor.card["input"], n_jobs=n_jobs)
+        if prior is None:
+            batch_probabilities, batch_reasons = predictor.predict_waveforms(waveforms, n_jobs=n_jobs)
+            blocks.append(batch_probabilities[np.array([not reason for reason in batch_reasons], dtype=bool)])
+        else:  # a speaker-adaptive model waits for every window: the recording's own speech is its enrolment
+            make_inputs = window_function(predictor.card["input"]["kind"])
+            inputs, batch_reasons = make_inputs(waveforms, spec=predictor.card["input"], n_jobs=n_jobs)
+            blocks.append(inputs)
         spans += batch
         reasons += batch_reasons
-        # a speaker-adaptive model waits for every window: the recording's own speech is its enrolment
-        blocks.append(inputs if prior is not None or not len(inputs) else predictor.probabilities(inputs))
     usable = np.array([not reason for reason in reasons], dtype=bool)
     probabilities = np.full((len(spans), len(classes)), np.nan)
     kept = [block for block in blocks if len(block)]

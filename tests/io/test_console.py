@@ -40,6 +40,6 @@ def test_quieting_ignores_the_retired_worker_warning_in_this_process_too():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         quiet_libraries()
-        warnings.warn("A worker stopped while some jobs were given to the executor.", UserWarning)
-        warnings.warn("another library warning", UserWarning)
+        warnings.warn("A worker stopped while some jobs were given to the executor.", UserWarning, stacklevel=1)
+        warnings.warn("another library warning", UserWarning, stacklevel=1)
     assert [str(warning.message) for warning in caught] == ["another library warning"]

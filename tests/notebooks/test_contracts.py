@@ -10,6 +10,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import papermill
 import pytest
@@ -206,6 +207,16 @@ def test_06_every_model_gets_intervals_calibration_and_fairness(run):
     assert card["calibration"]["temperature"] == pytest.approx(
         deployed.set_index("name").loc["logistic_regression", "temperature"]
     )
+    weights = table(ws, "06_ensemble_weights", started).set_index("fold")
+    assert list(weights.index) == ["fold1", "fold2", "all"] and set(weights["rounds"]) <= {5, 10, 20, 40}
+    np.testing.assert_allclose(weights.drop(columns="rounds").sum(axis=1), 1.0)
+    ensemble_rows = results_rows(ws, started, "ensemble", "families")
+    assert ensemble_rows.set_index("fold").loc["pooled", "uar"] > 1 / 8  # the demo's chance level
+    ensemble = json.loads((ws.artifacts_dir / "ensemble" / "model_card.json").read_text())
+    members = {entry["model_dir"]: entry["weight"] for entry in ensemble["members"]}
+    assert ensemble["family"] == "ensemble" and sum(members.values()) == pytest.approx(1.0)
+    assert all((ws.artifacts_dir / "ensemble" / folder / "model_card.json").is_file() for folder in members)
+    assert "ensemble" in set(deployed["name"]), "the ensemble is calibrated like any deployable model"
 
 
 def test_07_robustness_scores_every_condition_and_the_augmented_model(run):

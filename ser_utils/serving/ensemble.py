@@ -1,0 +1,103 @@
+"""A deployable ensemble: saved models whose probabilities are averaged with fixed weights.
+
+Notebook 06 chooses the members and weights (``evaluation.fusion.cross_fitted_ensemble``, row ``all``) on the
+members' out-of-fold predictions, which are uncalibrated; so the members here give uncalibrated probabilities too,
+and only the ensemble's own card temperature (notebook 06 fits one like any deployable model's) is applied to the
+weighted mean. The folder holds just ``model_card.json``: ``family`` ``ensemble`` and ``members``, each a sibling
+model folder (path relative to the ensemble's) with its weight.
+"""
+
+import json
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ser_utils.evaluation.calibration import apply_temperature
+from ser_utils.io.atomic import atomic_write_text
+from ser_utils.models.persistence import CARD_FILE
+from ser_utils.serving.predictor import CardProperties, load_predictor
+
+__all__ = ["ENSEMBLE_FAMILY", "EnsemblePredictor", "save_ensemble", "load_ensemble"]
+
+ENSEMBLE_FAMILY = "ensemble"
+
+
+@dataclass(frozen=True)
+class EnsemblePredictor(CardProperties):
+    """Saved models (``serving.predictor.Predictor``, calibration removed) and their weights, with the ensemble's
+    card; labels files and waveforms like one ``Predictor``."""
+
+    members: tuple
+    weights: tuple[float, ...]
+    card: dict
+
+    @property
+    def speaker_prior(self) -> None:
+        return None  # every member takes each clip on its own
+
+    def predict_files(self, paths, *, n_jobs: int, enrol=None) -> pd.DataFrame:
+        """``Predictor.predict_files``'s table from the weighted mean of the members' probabilities; a file that
+        any member cannot read gets that member's reason."""
+        if enrol is not None:
+            raise ValueError("an ensemble takes each clip on its own; enrolment needs a speaker-adaptive model")
+        tables = [member.predict_files(paths, n_jobs=n_jobs) for member in self.members]
+        table = tables[0].copy()
+        columns = [f"prob_{name}" for name in self.classes]
+        for other in tables[1:]:
+            table["error"] = table["error"].where(table["error"].ne(""), other["error"])
+        ok = table["error"].eq("")
+        probabilities = self._combine([member_table.loc[ok, columns].to_numpy(float) for member_table in tables])
+        table[columns] = np.nan
+        table["emotion"], table["confidence"] = "", np.nan
+        table.loc[ok, columns] = probabilities
+        table.loc[ok, "confidence"] = probabilities.max(axis=1)
+        table.loc[ok, "emotion"] = np.asarray(self.classes)[probabilities.argmax(axis=1)]
+        return table
+
+    def predict_waveforms(self, waveforms: list[np.ndarray], *, n_jobs: int = 1) -> tuple[np.ndarray, list[str]]:
+        """``Predictor.predict_waveforms`` for the ensemble: (n, n_classes) probabilities, NaN rows for waveforms
+        a member cannot use, and the reasons ("" when usable)."""
+        results = [member.predict_waveforms(waveforms, n_jobs=n_jobs) for member in self.members]
+        per_waveform = zip(*(member_reasons for _, member_reasons in results), strict=True)
+        reasons = [next((reason for reason in found if reason), "") for found in per_waveform]
+        return self._combine([probabilities for probabilities, _ in results]), reasons
+
+    def _combine(self, probabilities: list[np.ndarray]) -> np.ndarray:
+        weights = np.asarray(self.weights) / np.sum(self.weights)
+        mean = np.tensordot(weights, np.stack(probabilities), axes=1)
+        return mean if self.temperature is None else apply_temperature(mean, self.temperature)
+
+
+def save_ensemble(*, model_dir: Path | str, members: dict[Path, float], card: dict) -> Path:
+    """Write the ensemble's card into ``model_dir``: ``card`` (name, classes, sample_rate, protocol, metrics ...)
+    plus ``family`` and ``members`` (each member folder, relative to ``model_dir``, with its weight > 0).
+    Returns ``model_dir``."""
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    kept = {Path(folder): float(weight) for folder, weight in members.items() if weight > 0}
+    if len(kept) < 1:
+        raise ValueError("an ensemble needs at least one member with a weight > 0")
+    entries = [
+        {"model_dir": os.path.relpath(folder.resolve(), model_dir.resolve()), "weight": weight}
+        for folder, weight in kept.items()
+    ]
+    full = {**card, "input": {"kind": ENSEMBLE_FAMILY}, "family": ENSEMBLE_FAMILY, "members": entries}
+    atomic_write_text(model_dir / CARD_FILE, json.dumps(full, indent=2, default=str))
+    return model_dir
+
+
+def load_ensemble(model_dir: Path | str, card: dict) -> EnsemblePredictor:
+    """The ``EnsemblePredictor`` of a folder written by ``save_ensemble`` (its members loaded uncalibrated)."""
+    members, weights = [], []
+    for entry in card["members"]:
+        folder = Path(model_dir) / entry["model_dir"]
+        member = load_predictor(folder)
+        if list(member.card["classes"]) != list(card["classes"]):
+            raise ValueError(f"ensemble member {folder} has classes {member.card['classes']}, not {card['classes']}")
+        uncalibrated = {key: value for key, value in member.card.items() if key != "calibration"}
+        members.append(replace(member, card=uncalibrated))
+        weights.append(float(entry["weight"]))
+    return EnsemblePredictor(members=tuple(members), weights=tuple(weights), card=card)

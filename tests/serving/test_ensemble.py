@@ -1,0 +1,108 @@
+"""Tests for ser_utils.serving.ensemble: a saved ensemble averages its members' uncalibrated probabilities with its
+weights, wherever its run folder moves, for files, in-memory waveforms and timelines."""
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from ser_utils.features.extraction import extract_features
+from ser_utils.models.baselines import train_baseline
+from ser_utils.models.persistence import model_card, read_card, save_model, update_card
+from ser_utils.serving.assemble import assemble_recording
+from ser_utils.serving.ensemble import save_ensemble
+from ser_utils.serving.predictor import feature_input_spec, load_predictor
+from ser_utils.serving.timeline import TimelineConfig, emotion_timeline
+
+SR = 16_000
+CLASSES = ["neutral", "happy", "sad"]
+COLUMNS = [f"prob_{name}" for name in CLASSES]
+
+
+def _tone(freq: float, *, seed: int, seconds: float = 1.5) -> np.ndarray:
+    t = np.arange(int(SR * seconds)) / SR
+    noise = 0.01 * np.random.default_rng(seed).normal(size=t.size)
+    return (0.3 * np.sin(2 * np.pi * freq * (1 + 0.02 * np.sin(2 * np.pi * 5 * t)) * t) + noise).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory):
+    """A run folder holding two saved models (logistic regression, random forest) on handcrafted features of tones
+    (class k near 150·2^k Hz), and query clips."""
+    folder = tmp_path_factory.mktemp("run")
+    rows = []
+    for index in range(12):
+        path = folder / f"train{index:02d}.wav"
+        sf.write(path, _tone(150 * 2 ** (index % 3) * (1 + 0.02 * (index // 3)), seed=index), SR)
+        rows.append({"path": str(path), "corpus": "demo", "speaker": f"{index % 4}", "emotion": CLASSES[index % 3]})
+    manifest = pd.DataFrame(rows)
+    features = extract_features(manifest, feature_set="handcrafted", cache_dir=None, n_jobs=1, progress=False)
+    labels = np.arange(12) % 3
+    card = model_card(
+        name="member", classes=CLASSES, sample_rate=SR, manifest=manifest, data_label="test tones",
+        input_spec=feature_input_spec([features]),
+    )  # fmt: skip
+    for kind in ("logistic_regression", "random_forest"):
+        model = train_baseline(
+            features.values, labels, features.values, labels,
+            kind=kind, n_classes=3, work_dir=folder / "fit", seed=0, n_jobs=1,
+        )  # fmt: skip
+        save_model(model, model_dir=folder / "artifacts" / kind, card={**card, "name": kind})
+    clips = []
+    for index in range(4):
+        clips.append(folder / f"query{index}.wav")
+        sf.write(clips[-1], _tone(150 * 2 ** (index % 3) * 1.01, seed=100 + index), SR)
+    return folder, manifest, clips
+
+
+def _ensemble(run, weights: dict[str, float]):
+    folder, manifest, _ = run
+    card = model_card(
+        name="ensemble", classes=CLASSES, sample_rate=SR, manifest=manifest, data_label="test tones",
+        input_spec={"kind": "ensemble"},
+    )  # fmt: skip
+    members = {folder / "artifacts" / name: weight for name, weight in weights.items()}
+    return save_ensemble(model_dir=folder / "artifacts" / "ensemble", members=members, card=card)
+
+
+def test_ensemble_is_the_weighted_mean_of_its_uncalibrated_members(run_folder, tmp_path):
+    folder, _, clips = run_folder
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    paths = [*clips, broken]
+    single = {
+        name: load_predictor(folder / "artifacts" / name).predict_files(paths, n_jobs=1)
+        for name in ("logistic_regression", "random_forest")
+    }
+    ensemble_dir = _ensemble(run_folder, {"logistic_regression": 3.0, "random_forest": 1.0})
+    update_card(folder / "artifacts" / "random_forest", calibration={"temperature": 3.0})  # not used by the ensemble
+    table = load_predictor(ensemble_dir).predict_files(paths, n_jobs=1)
+    expected = (3 * single["logistic_regression"][COLUMNS] + single["random_forest"][COLUMNS]) / 4
+    np.testing.assert_allclose(table[COLUMNS].to_numpy()[:4], expected.to_numpy()[:4], atol=1e-6)
+    assert table["emotion"].iloc[:4].isin(CLASSES).all() and table["error"].iloc[4] and table["emotion"].iloc[4] == ""
+    update_card(ensemble_dir, calibration={"temperature": 2.0})  # the ensemble's own temperature is applied
+    softened = load_predictor(ensemble_dir).predict_files(clips, n_jobs=1)
+    assert (softened["confidence"] < table["confidence"].iloc[:4]).all()
+    assert softened["emotion"].tolist() == table["emotion"].iloc[:4].tolist()
+    with pytest.raises(ValueError, match="enrolment needs a speaker-adaptive"):
+        load_predictor(ensemble_dir).predict_files(clips, n_jobs=1, enrol=clips)
+    update_card(folder / "artifacts" / "random_forest", calibration={})
+    update_card(ensemble_dir, calibration={})
+
+
+def test_ensemble_folder_moves_with_its_run_and_labels_timelines(run_folder, tmp_path):
+    folder, _, clips = run_folder
+    _ensemble(run_folder, {"logistic_regression": 1.0, "random_forest": 0.0})  # a weight-0 member is left out
+    assert [entry["model_dir"] for entry in read_card(folder / "artifacts" / "ensemble")["members"]] == [
+        "../logistic_regression"
+    ]
+    moved = shutil.copytree(folder / "artifacts", tmp_path / "elsewhere")
+    ensemble = load_predictor(moved / "ensemble")
+    alone = load_predictor(moved / "logistic_regression")
+    recording = tmp_path / "long.wav"
+    assemble_recording(clips, out_path=recording, sr=SR, gap_s=2.0)
+    config = TimelineConfig(window_s=1.5, hop_s=0.5)
+    ours, theirs = (emotion_timeline(recording, predictor=p, config=config) for p in (ensemble, alone))
+    pd.testing.assert_frame_equal(ours.segments, theirs.segments)
