@@ -18,7 +18,14 @@ import pandas as pd
 from ser_utils.evaluation.calibration import apply_temperature
 from ser_utils.io.atomic import atomic_write_text
 from ser_utils.models.persistence import CARD_FILE
-from ser_utils.serving.predictor import CardProperties, load_predictor
+from ser_utils.serving.predictor import (
+    CardProperties,
+    audio_file_list,
+    input_function,
+    load_predictor,
+    prediction_table,
+    window_function,
+)
 
 __all__ = ["ENSEMBLE_FAMILY", "EnsemblePredictor", "save_ensemble", "load_ensemble"]
 
@@ -40,35 +47,40 @@ class EnsemblePredictor(CardProperties):
 
     def predict_files(self, paths, *, n_jobs: int, enrol=None) -> pd.DataFrame:
         """``Predictor.predict_files``'s table from the weighted mean of the members' probabilities; a file that
-        any member cannot read gets that member's reason."""
+        any member cannot use gets that member's reason."""
         if enrol is not None:
             raise ValueError("an ensemble takes each clip on its own; enrolment needs a speaker-adaptive model")
-        tables = [member.predict_files(paths, n_jobs=n_jobs) for member in self.members]
-        table = tables[0].copy()
-        columns = [f"prob_{name}" for name in self.classes]
-        for other in tables[1:]:
-            table["error"] = table["error"].where(table["error"].ne(""), other["error"])
-        ok = table["error"].eq("")
-        probabilities = self._combine([member_table.loc[ok, columns].to_numpy(float) for member_table in tables])
-        table[columns] = np.nan
-        table["emotion"], table["confidence"] = "", np.nan
-        table.loc[ok, columns] = probabilities
-        table.loc[ok, "confidence"] = probabilities.max(axis=1)
-        table.loc[ok, "emotion"] = np.asarray(self.classes)[probabilities.argmax(axis=1)]
-        return table
+        paths = audio_file_list(paths)
+        probabilities, reasons = self._probabilities(input_function, paths, n_jobs=min(n_jobs, len(paths)))
+        kept = probabilities[[not reason for reason in reasons]]
+        return prediction_table(paths, reasons, kept if len(kept) else None, classes=self.classes, adaptation="none")
 
     def predict_waveforms(self, waveforms: list[np.ndarray], *, n_jobs: int = 1) -> tuple[np.ndarray, list[str]]:
         """``Predictor.predict_waveforms`` for the ensemble: (n, n_classes) probabilities, NaN rows for waveforms
         a member cannot use, and the reasons ("" when usable)."""
-        results = [member.predict_waveforms(waveforms, n_jobs=n_jobs) for member in self.members]
-        per_waveform = zip(*(member_reasons for _, member_reasons in results), strict=True)
-        reasons = [next((reason for reason in found if reason), "") for found in per_waveform]
-        return self._combine([probabilities for probabilities, _ in results]), reasons
+        return self._probabilities(window_function, list(waveforms), n_jobs=n_jobs)
 
-    def _combine(self, probabilities: list[np.ndarray]) -> np.ndarray:
-        weights = np.asarray(self.weights) / np.sum(self.weights)
-        mean = np.tensordot(weights, np.stack(probabilities), axes=1)
-        return mean if self.temperature is None else apply_temperature(mean, self.temperature)
+    def _probabilities(self, inputs_of, items: list, *, n_jobs: int) -> tuple[np.ndarray, list[str]]:
+        """(n, n_classes) weighted-mean probabilities of ``items`` (NaN where a member cannot use one) and the
+        reasons. Members with the same input spec share one computation of it (``inputs_of``: the input-kind
+        lookup for files or for waveforms)."""
+        computed = {}
+        for member in self.members:
+            spec = member.card["input"]
+            key = json.dumps(spec, sort_keys=True)
+            if key not in computed:
+                computed[key] = inputs_of(spec["kind"])(items, spec=spec, n_jobs=n_jobs)
+        per_item = zip(*(spec_reasons for _, spec_reasons in computed.values()), strict=True)
+        reasons = [next((reason for reason in found if reason), "") for found in per_item]
+        weighted = np.zeros((len(items), len(self.classes)))
+        for member, weight in zip(self.members, self.weights, strict=True):
+            inputs, member_reasons = computed[json.dumps(member.card["input"], sort_keys=True)]
+            rows = np.full((len(items), len(self.classes)), np.nan)
+            if len(inputs):
+                rows[[not reason for reason in member_reasons]] = member.probabilities(inputs)
+            weighted += weight / sum(self.weights) * rows
+        weighted[[bool(reason) for reason in reasons]] = np.nan
+        return (weighted if self.temperature is None else apply_temperature(weighted, self.temperature)), reasons
 
 
 def save_ensemble(*, model_dir: Path | str, members: dict[Path, float], card: dict) -> Path:

@@ -49,6 +49,8 @@ __all__ = [
     "feature_window_inputs",
     "waveform_window_inputs",
     "load_predictor",
+    "audio_file_list",
+    "prediction_table",
 ]
 
 # openSMILE aborts (malloc error) in a process that has loaded TensorFlow: there eGeMAPS is computed in worker
@@ -124,31 +126,13 @@ class Predictor(CardProperties):
         Up to ``n_jobs`` processes compute the inputs (worth it for many files; one file is done here).
         Raises ValueError when no file is given (a folder holding no audio gives none).
         """
-        paths = [str(path) for path in expand_audio_paths(paths)]
-        if not paths:
-            raise ValueError("no audio files given (folders are searched for their audio files)")
+        paths = audio_file_list(paths)
         offset, n_enrolled = self.enrolment_offset(enrol, n_jobs=n_jobs) if enrol is not None else (None, 0)
         make_inputs = input_function(self.card["input"]["kind"])
         inputs, reasons = make_inputs(paths, spec=self.card["input"], n_jobs=min(n_jobs, len(paths)))
-        probability_columns = [f"prob_{name}" for name in self.classes]
-        table = pd.DataFrame(
-            {
-                "path": paths,
-                "emotion": "",
-                "confidence": np.nan,
-                **{column: np.nan for column in probability_columns},
-                "error": reasons,
-                "note": ["" if reason else _long_clip_note(path) for path, reason in zip(paths, reasons, strict=True)],
-            }
-        )
-        table["adaptation"] = f"enrol-{n_enrolled}" if n_enrolled else "none"
-        ok = table.index[table["error"].eq("")]
-        if len(ok):
-            probabilities = self.probabilities(inputs, offset=offset)
-            table.loc[ok, probability_columns] = probabilities
-            table.loc[ok, "confidence"] = probabilities.max(axis=1)
-            table.loc[ok, "emotion"] = np.asarray(self.classes)[probabilities.argmax(axis=1)]
-        return table
+        probabilities = self.probabilities(inputs, offset=offset) if len(inputs) else None
+        adaptation = f"enrol-{n_enrolled}" if n_enrolled else "none"
+        return prediction_table(paths, reasons, probabilities, classes=self.classes, adaptation=adaptation)
 
     def predict_waveforms(self, waveforms: list[np.ndarray], *, n_jobs: int = 1) -> tuple[np.ndarray, list[str]]:
         """Calibrated probabilities (n, n_classes) of in-memory mono float32 (samples,) waveforms at the card's
@@ -309,6 +293,39 @@ def _window_features(waveform: np.ndarray, configs: dict) -> tuple[np.ndarray | 
     if not all(np.isfinite(block).all() for block in blocks):
         return None, "extraction gave non-finite values"
     return np.concatenate(blocks, axis=-1), ""
+
+
+def audio_file_list(paths: Iterable[Path | str]) -> list[str]:
+    """The files ``paths`` name, folders expanded (``audio.loading.expand_audio_paths``); ValueError when none."""
+    paths = [str(path) for path in expand_audio_paths(paths)]
+    if not paths:
+        raise ValueError("no audio files given (folders are searched for their audio files)")
+    return paths
+
+
+def prediction_table(
+    paths: list[str], reasons: list[str], probabilities: np.ndarray | None, *, classes, adaptation: str
+) -> pd.DataFrame:
+    """``predict_files``'s table: one row per path with its reason ("" when usable); ``probabilities``
+    (n_usable, n_classes) fill the usable rows in order (None when there are none)."""
+    probability_columns = [f"prob_{name}" for name in classes]
+    table = pd.DataFrame(
+        {
+            "path": paths,
+            "emotion": "",
+            "confidence": np.nan,
+            **{column: np.nan for column in probability_columns},
+            "error": reasons,
+            "note": ["" if reason else _long_clip_note(path) for path, reason in zip(paths, reasons, strict=True)],
+            "adaptation": adaptation,
+        }
+    )
+    ok = table.index[table["error"].eq("")]
+    if len(ok):
+        table.loc[ok, probability_columns] = probabilities
+        table.loc[ok, "confidence"] = probabilities.max(axis=1)
+        table.loc[ok, "emotion"] = np.asarray(classes)[probabilities.argmax(axis=1)]
+    return table
 
 
 def _long_clip_note(path: str) -> str:

@@ -114,6 +114,7 @@ def emotion_timeline(
     classes = tuple(predictor.classes)
     probability_columns = [f"prob_{name}" for name in classes]
     prior = predictor.speaker_prior
+    make_inputs = window_function(predictor.card["input"]["kind"]) if prior is not None else None
     spans, blocks, reasons = [], [], []
     for batch in _window_batches(regions, duration=info.duration, config=config):
         waveforms = [_read_span(path, start=start, end=end, sr=sr) for start, end, _ in batch]
@@ -121,7 +122,6 @@ def emotion_timeline(
             batch_probabilities, batch_reasons = predictor.predict_waveforms(waveforms, n_jobs=n_jobs)
             blocks.append(batch_probabilities[np.array([not reason for reason in batch_reasons], dtype=bool)])
         else:  # a speaker-adaptive model waits for every window: the recording's own speech is its enrolment
-            make_inputs = window_function(predictor.card["input"]["kind"])
             inputs, batch_reasons = make_inputs(waveforms, spec=predictor.card["input"], n_jobs=n_jobs)
             blocks.append(inputs)
         spans += batch

@@ -106,3 +106,17 @@ def test_ensemble_folder_moves_with_its_run_and_labels_timelines(run_folder, tmp
     config = TimelineConfig(window_s=1.5, hop_s=0.5)
     ours, theirs = (emotion_timeline(recording, predictor=p, config=config) for p in (ensemble, alone))
     pd.testing.assert_frame_equal(ours.segments, theirs.segments)
+
+
+def test_members_reading_the_same_features_share_one_extraction(run_folder, monkeypatch):
+    import ser_utils.serving.predictor as predictor_module
+
+    folder, _, clips = run_folder
+    ensemble_dir = _ensemble(run_folder, {"logistic_regression": 1.0, "random_forest": 1.0})
+    calls = []
+    extract = predictor_module.feature_inputs
+    monkeypatch.setattr(
+        predictor_module, "feature_inputs", lambda *args, **kwargs: calls.append(1) or extract(*args, **kwargs)
+    )
+    load_predictor(ensemble_dir).predict_files(clips, n_jobs=1)
+    assert len(calls) == 1  # both members read the same handcrafted columns
