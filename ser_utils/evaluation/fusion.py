@@ -33,12 +33,7 @@ def fuse_predictions(tables: list[pd.DataFrame], *, classes, weights: Sequence[f
     weights = np.ones(len(tables)) if weights is None else np.asarray(weights, dtype=float)
     if weights.shape != (len(tables),) or (weights < 0).any() or weights.sum() <= 0:
         raise ValueError(f"need one weight >= 0 per table, not all 0; got {weights} for {len(tables)} tables")
-    mean = np.tensordot(weights / weights.sum(), probabilities, axes=1)
-    fused = first.copy()
-    fused[[f"prob_{name}" for name in classes]] = mean
-    fused["y_pred"] = np.asarray(classes)[mean.argmax(axis=1)]
-    fused["confidence"] = mean.max(axis=1)
-    return fused
+    return _with_probabilities(first, np.tensordot(weights / weights.sum(), probabilities, axes=1), classes=classes)
 
 
 def select_ensemble(probabilities: np.ndarray, labels: np.ndarray, *, rounds: int) -> np.ndarray:
@@ -90,11 +85,16 @@ def cross_fitted_ensemble(
         rows.append({"fold": fold, "rounds": n_rounds, **dict(zip(names, weights, strict=True))})
         if fold != ALL_FOLDS:
             fused[~train] = np.tensordot(weights, probabilities[:, ~train], axes=1)
-    table = first.copy()
-    table[[f"prob_{name}" for name in classes]] = fused
-    table["y_pred"] = np.asarray(classes)[fused.argmax(axis=1)]
-    table["confidence"] = fused.max(axis=1)
-    return table, pd.DataFrame(rows)
+    return _with_probabilities(first, fused, classes=classes), pd.DataFrame(rows)
+
+
+def _with_probabilities(table: pd.DataFrame, probabilities: np.ndarray, *, classes) -> pd.DataFrame:
+    """A copy of predictions ``table`` carrying ``probabilities`` (clips, classes), y_pred and confidence recomputed."""
+    table = table.copy()
+    table[[f"prob_{name}" for name in classes]] = probabilities
+    table["y_pred"] = np.asarray(classes)[probabilities.argmax(axis=1)]
+    table["confidence"] = probabilities.max(axis=1)
+    return table
 
 
 def _best_rounds(probabilities: np.ndarray, labels: np.ndarray, folds: np.ndarray, *, rounds: Sequence[int]) -> int:

@@ -64,22 +64,22 @@ class EnsemblePredictor(CardProperties):
         """(n, n_classes) weighted-mean probabilities of ``items`` (NaN where a member cannot use one) and the
         reasons. Members with the same input spec share one computation of it (``inputs_of``: the input-kind
         lookup for files or for waveforms)."""
+        keys = [json.dumps(member.card["input"], sort_keys=True) for member in self.members]
         computed = {}
-        for member in self.members:
-            spec = member.card["input"]
-            key = json.dumps(spec, sort_keys=True)
+        for key, member in zip(keys, self.members, strict=True):
             if key not in computed:
+                spec = member.card["input"]
                 computed[key] = inputs_of(spec["kind"])(items, spec=spec, n_jobs=n_jobs)
         per_item = zip(*(spec_reasons for _, spec_reasons in computed.values()), strict=True)
         reasons = [next((reason for reason in found if reason), "") for found in per_item]
+        weights = np.asarray(self.weights) / np.sum(self.weights)
         weighted = np.zeros((len(items), len(self.classes)))
-        for member, weight in zip(self.members, self.weights, strict=True):
-            inputs, member_reasons = computed[json.dumps(member.card["input"], sort_keys=True)]
-            rows = np.full((len(items), len(self.classes)), np.nan)
+        for key, member, weight in zip(keys, self.members, weights, strict=True):
+            inputs, member_reasons = computed[key]
+            rows = np.full((len(items), len(self.classes)), np.nan)  # NaN where this member cannot use an item
             if len(inputs):
                 rows[[not reason for reason in member_reasons]] = member.probabilities(inputs)
-            weighted += weight / sum(self.weights) * rows
-        weighted[[bool(reason) for reason in reasons]] = np.nan
+            weighted += weight * rows
         return (weighted if self.temperature is None else apply_temperature(weighted, self.temperature)), reasons
 
 
