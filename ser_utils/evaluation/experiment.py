@@ -51,6 +51,7 @@ __all__ = [
     "record_evaluation",
     "train_deployable",
     "evaluate_and_deploy",
+    "saved_folds",
     "evaluate_leaky",
     "split_data",
     "train_side_by_side",
@@ -142,6 +143,26 @@ def folds_for(
             return folds, path
     folds = protocol.speaker_folds(manifest, n_folds=n_folds, n_val_speakers=n_val_speakers)
     return folds, protocol.save_folds(folds, path, info=info)
+
+
+def saved_folds(
+    outputs_dir: Path, manifest: pd.DataFrame, *, corpora: tuple[str, ...] | None
+) -> tuple[pd.DataFrame, str, list[protocol.Fold]]:
+    """(the ``manifest`` rows of the folds' speakers, corpora label, folds) of the speaker folds notebooks 03-05
+    saved in ``outputs_dir``: those of ``corpora`` when given, else of every corpus in ``manifest`` when that file
+    exists, else the only folds file there (a quick profile's clip sample may cover fewer corpora than the data).
+    Raises FileNotFoundError, naming the files found, when none fits."""
+    label = "-".join(sorted(corpora or manifest["corpus"].unique()))
+    path = Path(outputs_dir) / f"folds_{label}.json"
+    saved = sorted(file for file in Path(outputs_dir).glob("folds_*.json") if not file.name.endswith(".meta.json"))
+    if not path.is_file() and not corpora and len(saved) == 1:
+        path, label = saved[0], saved[0].stem.removeprefix("folds_")
+    if not path.is_file():
+        found = ", ".join(file.name for file in saved) or "none"
+        raise FileNotFoundError(f"no {path.name} in {outputs_dir} (found: {found}); run notebook 03 or set CORPORA")
+    folds = protocol.load_folds(path)
+    speakers = {s for fold in folds for s in (*fold.train_speakers, *fold.val_speakers, *fold.test_speakers)}
+    return manifest[manifest["speaker"].isin(speakers)].reset_index(drop=True), label, folds
 
 
 def cross_validate(

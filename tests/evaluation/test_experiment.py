@@ -285,3 +285,17 @@ def test_folds_trained_side_by_side_match_folds_trained_one_after_another(tmp_pa
     assert np.allclose(runs[1].predictions[columns], runs[2].predictions[columns], atol=1e-5)
     assert capsys.readouterr().out.count("trained on") == 2 * len(folds)  # the workers' output is relayed
     assert all((tmp_path / "jobs2" / "folds" / fold.name / CARD_FILE).is_file() for fold in folds)
+
+
+def test_saved_folds_fall_back_to_the_one_file_a_sampled_run_wrote(tmp_path):
+    from ser_utils.evaluation.protocol import save_folds
+
+    rows = [{"path": f"{c}{s}{i}.wav", "corpus": c, "speaker": f"{c}_{s}", "gender": "fm"[s % 2], "emotion": "happy"}
+            for c in ("ravdess", "tess") for s in range(4) for i in range(2)]  # fmt: skip
+    manifest = pd.DataFrame(rows)
+    ravdess = manifest[manifest["corpus"].eq("ravdess")]
+    save_folds(speaker_folds(ravdess, n_folds=2, n_val_speakers=1), tmp_path / "folds_ravdess.json", info={})
+    evaluated, label, folds = experiment.saved_folds(tmp_path, manifest, corpora=None)  # no folds_ravdess-tess.json
+    assert label == "ravdess" and len(folds) == 2 and set(evaluated["corpus"]) == {"ravdess"} and len(evaluated) == 8
+    with pytest.raises(FileNotFoundError, match="found: folds_ravdess.json"):
+        experiment.saved_folds(tmp_path, manifest, corpora=("tess",))
