@@ -7,7 +7,8 @@ extraction the predictor uses (the card's configs, ``features.extraction`` with 
 re-run reads every corrupted clip and feature from disk. Babble for a fold is mixed from 4-7 of its training and
 validation speakers, never its test speakers. ``robustness_table`` turns the per-clip predictions into the ser-tests
 measures: ``delta_uar`` = UAR(corrupted) - UAR(clean) on the same clips, ``unchanged`` = the share of clips whose
-label did not change.
+label did not change. ``ensemble_predictions`` adds the saved ensemble of notebook 06: per fold, its members'
+fold models' probabilities averaged with the weights chosen for that fold on the other folds.
 """
 
 import json
@@ -25,6 +26,7 @@ from joblib.externals.loky import get_reusable_executor
 from ser_utils.audio.corruption import CONDITIONS, corrupt
 from ser_utils.audio.loading import load_audio
 from ser_utils.audio.prepare import prepare_waveform
+from ser_utils.evaluation.fusion import ENSEMBLE, ENSEMBLE_FEATURES
 from ser_utils.evaluation.metrics import score
 from ser_utils.evaluation.protocol import Fold
 from ser_utils.features.assembly import select_columns
@@ -44,6 +46,7 @@ __all__ = [
     "condition_features",
     "predict_conditions",
     "score_robustness",
+    "ensemble_predictions",
     "robustness_table",
     "threshold_verdicts",
     "deployment_check",
@@ -65,6 +68,7 @@ SER_TESTS_THRESHOLDS = {
     **{("small_change", change): (-1.0, 0.95) for change in CONDITIONS["small_change"].severities},
 }
 PREDICTION_COLUMNS = ("model", "features", "condition", "severity", "fold", "path", "y_true", "y_pred")
+PROBABILITY_PREFIX = "prob_"  # then the class name: one column per class, as in results.predictions_table
 AUDIO_SUBTYPE = "PCM_16"
 TENSORFLOW_SETS = ("yamnet",)  # feature sets whose extraction loads TensorFlow (yamnet, yamnet_trunk)
 # The deployment bar: ser-tests' 20 dB noise marks, most labels kept through a phone, clean UAR near the best
@@ -236,7 +240,8 @@ def predict_conditions(
     """Per-clip labels of ``fold_model`` on its fold's ``rows`` (the subset rows with ``fold`` == its fold,
     ``path`` the clean file) under every (condition, severity) of ``features_by_condition`` (values: (paths
     aligned with the subset, {feature set: FeatureSet})). Columns: model, features, condition, severity, fold,
-    path, y_true, y_pred. Clips whose features failed under a condition are left out of it."""
+    path, y_true, y_pred and prob_<class> (uncalibrated). Clips whose features failed under a condition are left
+    out of it."""
     fold_rows = rows[rows["fold"].eq(fold_model.fold)]
     if fold_rows.empty:  # a fold the saved protocol no longer has (a stale folder): nothing to score
         return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
@@ -265,6 +270,7 @@ def predict_conditions(
                     "path": kept_rows["path"].to_numpy(),
                     "y_true": kept_rows["emotion"].to_numpy(),
                     "y_pred": np.asarray(classes)[probabilities.argmax(axis=1)],
+                    **{f"{PROBABILITY_PREFIX}{name}": probabilities[:, i] for i, name in enumerate(classes)},
                 }
             )
         )
@@ -289,6 +295,39 @@ def score_robustness(
         for fold_model in models
     ]
     return pd.concat([table for table in tables if len(table)], ignore_index=True)
+
+
+def ensemble_predictions(
+    predictions: pd.DataFrame, *, models: list[FoldModel], ensemble_dir: Path, classes
+) -> pd.DataFrame:
+    """The saved ensemble's per-clip labels (``predict_conditions`` columns, model ``ensemble``) under every
+    condition of ``predictions``: in each fold, the weighted mean of its members' fold-model probabilities, with
+    the weights of that fold in the card's ``fold_members`` (chosen on the other folds' speakers, notebook 06).
+    ``models`` are the scored fold models, which name each member folder's (model, features). A clip counts under
+    a condition when every member labelled it. Raises ValueError when the card has no per-fold weights or a
+    member's fold model was not scored."""
+    card = json.loads((Path(ensemble_dir) / CARD_FILE).read_text())
+    if "fold_members" not in card:
+        raise ValueError(f"{ensemble_dir} has no per-fold weights; rerun notebook 06")
+    scored = {fold_model.model_dir.resolve(): (fold_model.model, fold_model.features) for fold_model in models}
+    probability_columns = [f"{PROBABILITY_PREFIX}{name}" for name in classes]
+    key = ["condition", "severity", "fold", "path", "y_true"]
+    tables = []
+    for fold, members in card["fold_members"].items():
+        weighted = None
+        for member in members:
+            fold_dir = (Path(ensemble_dir) / member["model_dir"] / "folds" / fold).resolve()
+            if fold_dir not in scored:
+                raise ValueError(f"ensemble member {member['model_dir']} ({fold}) was not scored; score every family")
+            model, features = scored[fold_dir]
+            rows = predictions[predictions["model"].eq(model) & predictions["features"].eq(features)]
+            part = rows[rows["fold"].eq(fold)].set_index(key)[probability_columns] * member["weight"]
+            weighted = part if weighted is None else weighted.add(part).dropna()
+        total = sum(member["weight"] for member in members)
+        table = (weighted / total).reset_index()
+        table["y_pred"] = np.asarray(classes)[table[probability_columns].to_numpy().argmax(axis=1)]
+        tables.append(table.assign(model=ENSEMBLE, features=ENSEMBLE_FEATURES))
+    return pd.concat(tables, ignore_index=True)[[*PREDICTION_COLUMNS, *probability_columns]]
 
 
 def robustness_table(predictions: pd.DataFrame, *, classes) -> pd.DataFrame:

@@ -4,7 +4,8 @@ Notebook 06 chooses the members and weights (``evaluation.fusion.cross_fitted_en
 members' out-of-fold predictions, which are uncalibrated; so the members here give uncalibrated probabilities too,
 and only the ensemble's own card temperature (notebook 06 fits one like any deployable model's) is applied to the
 weighted mean. The folder holds just ``model_card.json``: ``family`` ``ensemble`` and ``members``, each a sibling
-model folder (path relative to the ensemble's) with its weight.
+model folder (path relative to the ensemble's) with its weight; ``fold_members`` records the weights each
+cross-validation fold was scored with (chosen on the other folds), so its fold models can be re-assembled.
 """
 
 import json
@@ -83,22 +84,34 @@ class EnsemblePredictor(CardProperties):
         return (weighted if self.temperature is None else apply_temperature(weighted, self.temperature)), reasons
 
 
-def save_ensemble(*, model_dir: Path | str, members: dict[Path, float], card: dict) -> Path:
+def save_ensemble(
+    *, model_dir: Path | str, members: dict[Path, float], card: dict, fold_members: dict[str, dict] | None = None
+) -> Path:
     """Write the ensemble's card into ``model_dir``: ``card`` (name, classes, sample_rate, protocol, metrics ...)
-    plus ``family`` and ``members`` (each member folder, relative to ``model_dir``, with its weight > 0).
-    Returns ``model_dir``."""
+    plus ``family`` and ``members`` (each member folder, relative to ``model_dir``, with its weight > 0) and
+    ``fold_members`` ({fold: {member folder: weight}}, the cross-validated ensembles; optional). Returns
+    ``model_dir``."""
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
-    kept = {Path(folder): float(weight) for folder, weight in members.items() if weight > 0}
-    if len(kept) < 1:
+    entries = _member_entries(members, model_dir=model_dir)
+    if len(entries) < 1:
         raise ValueError("an ensemble needs at least one member with a weight > 0")
-    entries = [
-        {"model_dir": os.path.relpath(folder.resolve(), model_dir.resolve()), "weight": weight}
-        for folder, weight in kept.items()
-    ]
     full = {**card, "input": {"kind": ENSEMBLE_FAMILY}, "family": ENSEMBLE_FAMILY, "members": entries}
+    if fold_members:
+        full["fold_members"] = {
+            fold: _member_entries(weights, model_dir=model_dir) for fold, weights in fold_members.items()
+        }
     atomic_write_text(model_dir / CARD_FILE, json.dumps(full, indent=2, default=str))
     return model_dir
+
+
+def _member_entries(members: dict[Path, float], *, model_dir: Path) -> list[dict]:
+    """[{model_dir: member folder relative to ``model_dir``, weight}] of the members with a weight > 0."""
+    return [
+        {"model_dir": os.path.relpath(Path(folder).resolve(), model_dir.resolve()), "weight": float(weight)}
+        for folder, weight in members.items()
+        if weight > 0
+    ]
 
 
 def load_ensemble(model_dir: Path | str, card: dict) -> EnsemblePredictor:

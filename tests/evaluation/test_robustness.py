@@ -12,6 +12,7 @@ from ser_utils.evaluation import augmentation, robustness
 from ser_utils.evaluation.protocol import Fold
 from ser_utils.features.extraction import FeatureSet
 from ser_utils.models.persistence import save_model
+from ser_utils.serving.ensemble import save_ensemble
 
 SR = 16000
 CLASSES = ["angry", "happy"]
@@ -159,6 +160,43 @@ def test_fold_models_are_found_and_score_their_own_test_speakers(tmp_path):
     stranger = rows.assign(speaker=["s3", "s1"])
     with pytest.raises(ValueError, match="not tested on speakers"):
         robustness.predict_conditions(found, rows=stranger, features_by_condition=by_condition, classes=CLASSES)
+
+
+def test_ensemble_labels_each_fold_with_that_folds_weights(tmp_path):
+    members = {name: tmp_path / f"{name}__egemaps" for name in ("a", "b")}
+    models = [
+        robustness.FoldModel(name, "egemaps", fold, folder / "folds" / fold)
+        for name, folder in members.items()
+        for fold in ("fold1", "fold2")
+    ]
+
+    def labels(model, fold, path, angry):  # one member's row for one clip, clean
+        key = {"model": model, "features": "egemaps", "condition": "clean", "severity": "", "fold": fold, "path": path}
+        label = "angry" if angry > 0.5 else "happy"
+        return {**key, "y_true": "angry", "y_pred": label, "prob_angry": angry, "prob_happy": 1 - angry}
+
+    predictions = pd.DataFrame(
+        [
+            labels("a", "fold1", "p1", 0.9),
+            labels("b", "fold1", "p1", 0.2),
+            labels("a", "fold2", "p3", 0.9),
+            labels("b", "fold2", "p3", 0.2),
+            labels("a", "fold1", "p4", 0.9),  # member b failed on p4: fold 1's ensemble cannot label it
+        ]
+    )
+    folder = save_ensemble(
+        model_dir=tmp_path / "ensemble",
+        members={members["a"]: 0.5, members["b"]: 0.5},
+        fold_members={"fold1": {members["a"]: 0.25, members["b"]: 0.75}, "fold2": {members["a"]: 1.0}},
+        card={"name": "ensemble", "classes": CLASSES},
+    )
+    fused = robustness.ensemble_predictions(predictions, models=models, ensemble_dir=folder, classes=CLASSES)
+    fused = fused.set_index("path")
+    assert fused.loc["p1", "prob_angry"] == pytest.approx(0.25 * 0.9 + 0.75 * 0.2)
+    assert fused.loc["p1", "y_pred"] == "happy" and fused.loc["p3", "y_pred"] == "angry"
+    assert set(fused.index) == {"p1", "p3"} and set(fused["model"]) == {"ensemble"}
+    with pytest.raises(ValueError, match="was not scored"):
+        robustness.ensemble_predictions(predictions, models=models[:1], ensemble_dir=folder, classes=CLASSES)
 
 
 def test_augmented_clips_cover_the_requested_share_with_recipe_conditions(tmp_path):

@@ -216,6 +216,9 @@ def test_06_every_model_gets_intervals_calibration_and_fairness(run):
     members = {entry["model_dir"]: entry["weight"] for entry in ensemble["members"]}
     assert ensemble["family"] == "ensemble" and sum(members.values()) == pytest.approx(1.0)
     assert all((ws.artifacts_dir / "ensemble" / folder / "model_card.json").is_file() for folder in members)
+    for fold, entries in ensemble["fold_members"].items():  # each fold's ensemble, as scored: 07 re-assembles them
+        assert sum(entry["weight"] for entry in entries) == pytest.approx(1.0)
+        assert len(entries) == (weights.loc[fold].drop("rounds") > 0).sum()
     assert "ensemble" in set(deployed["name"]), "the ensemble is calibrated like any deployable model"
 
 
