@@ -1,7 +1,7 @@
 """Speaker-independent evaluation folds, shared by every model, saved and reloaded as JSON."""
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,7 @@ __all__ = [
     "Fold",
     "speaker_folds",
     "split_indices",
+    "with_training_speakers",
     "random_split_indices",
     "save_folds",
     "load_folds",
@@ -84,6 +85,18 @@ def split_indices(manifest: pd.DataFrame, fold: Fold, *, seed: int) -> dict[str,
         in_val = np.isin(statements, held)
         parts["val"], parts["train"] = parts["train"][in_val], parts["train"][~in_val]
     return parts
+
+
+def with_training_speakers(folds: list[Fold], speakers) -> list[Fold]:
+    """``folds`` with ``speakers`` (e.g. every speaker of another corpus) added to each fold's training side only:
+    they are never validated or tested on, so scores stay over the same held-out clips. Raises ValueError if one
+    of them is already in a fold."""
+    extra = tuple(sorted(set(speakers)))
+    for fold in folds:
+        taken = set(extra) & {*fold.train_speakers, *fold.val_speakers, *fold.test_speakers}
+        if taken:
+            raise ValueError(f"{fold.name} already has speakers {sorted(taken)}; add only speakers outside the folds")
+    return [replace(fold, train_speakers=(*fold.train_speakers, *extra)) for fold in folds]
 
 
 def random_split_indices(n_rows: int, *, test_fraction: float, seed: int) -> dict[str, np.ndarray]:

@@ -15,6 +15,7 @@ from ser_utils.evaluation.protocol import (
     save_folds,
     speaker_folds,
     split_indices,
+    with_training_speakers,
 )
 from ser_utils.io.provenance import data_fingerprint, run_info
 
@@ -64,6 +65,19 @@ def test_split_indices_partition_rows_by_speaker():
     assert sorted(everything) == list(range(len(manifest)))
     assert set(manifest.iloc[parts["test"]]["speaker"]) == set(fold.test_speakers)
     assert not set(manifest.iloc[parts["train"]]["speaker"]) & set(fold.test_speakers)
+
+
+def test_another_corpus_joins_training_only_and_leaves_the_test_clips_alone():
+    manifest = _manifest()
+    folds = speaker_folds(manifest, n_folds=6, n_val_speakers=2)
+    other = pd.DataFrame({"speaker": ["tess_OAF", "tess_YAF", "tess_OAF"], "statement": "back"})
+    pooled = pd.concat([manifest, other], ignore_index=True)
+    for fold, extended in zip(folds, with_training_speakers(folds, other["speaker"]), strict=True):
+        before, after = split_indices(manifest, fold, seed=0), split_indices(pooled, extended, seed=0)
+        assert list(after["test"]) == list(before["test"]) and list(after["val"]) == list(before["val"])
+        assert set(pooled.iloc[after["train"]]["speaker"]) == set(fold.train_speakers) | {"tess_OAF", "tess_YAF"}
+    with pytest.raises(ValueError, match="already has speakers"):
+        with_training_speakers(folds, [folds[0].test_speakers[0]])
 
 
 def test_one_training_speaker_holds_out_statements_for_validation():
