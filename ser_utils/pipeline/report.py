@@ -46,6 +46,7 @@ UNADAPTED_LABELS = ("", "none", "nan")
 MODEL_NAMES = {
     "logistic_regression": "logistic regression",
     "logistic_regression_augmented": "logistic regression, trained with noise / reverb / codec copies (notebook 07)",
+    "logistic_regression_multicorpus": "logistic regression, the other corpora added to training (notebook 03)",
     "mlp_tuned": "dense MLP (tuned)",
     "cnn_lstm": "CNN-LSTM (Conv1D + BiLSTM + attention)",
     "gradient_boosting": "gradient boosting",
