@@ -26,13 +26,14 @@ from joblib.externals.loky import get_reusable_executor
 from ser_utils.audio.corruption import CONDITIONS, corrupt
 from ser_utils.audio.loading import load_audio
 from ser_utils.audio.prepare import prepare_waveform
+from ser_utils.evaluation.experiment import FOLDS_DIR
 from ser_utils.evaluation.fusion import ENSEMBLE, ENSEMBLE_FEATURES
 from ser_utils.evaluation.metrics import score
 from ser_utils.evaluation.protocol import Fold
 from ser_utils.features.assembly import select_columns
 from ser_utils.features.cache import HASH_MEMO_NAME, HashMemo
 from ser_utils.features.extraction import default_config, extract_features
-from ser_utils.models.persistence import CARD_FILE, load_model, predict_probabilities
+from ser_utils.models.persistence import CARD_FILE, load_model, predict_probabilities, read_card
 
 __all__ = [
     "CLEAN",
@@ -306,7 +307,7 @@ def ensemble_predictions(
     ``models`` are the scored fold models, which name each member folder's (model, features). A clip counts under
     a condition when every member labelled it. Raises ValueError when the card has no per-fold weights or a
     member's fold model was not scored."""
-    card = json.loads((Path(ensemble_dir) / CARD_FILE).read_text())
+    card = read_card(ensemble_dir)
     if "fold_members" not in card:
         raise ValueError(f"{ensemble_dir} has no per-fold weights; rerun notebook 06")
     scored = {fold_model.model_dir.resolve(): (fold_model.model, fold_model.features) for fold_model in models}
@@ -316,7 +317,7 @@ def ensemble_predictions(
     for fold, members in card["fold_members"].items():
         weighted = None
         for member in members:
-            fold_dir = (Path(ensemble_dir) / member["model_dir"] / "folds" / fold).resolve()
+            fold_dir = (Path(ensemble_dir) / member["model_dir"] / FOLDS_DIR / fold).resolve()
             if fold_dir not in scored:
                 raise ValueError(f"ensemble member {member['model_dir']} ({fold}) was not scored; score every family")
             model, features = scored[fold_dir]
