@@ -43,7 +43,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from ser_utils.data.manifest import build_manifest, sample_clips
-from ser_utils.features.extraction import extract_features
+from ser_utils.features.extraction import extract_features, stop_workers
 from ser_utils.features.handcrafted import HandcraftedConfig, seed_columns
 
 DELIBERATE = {"tonnetz": "projected from the STFT chroma, not from a CQT chroma of the HPSS harmonic part"}
@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             extract_features(chunk, feature_set="handcrafted", cache_dir=cache_dir, config=config, n_jobs=args.jobs)
             seconds["project_cold"] += time.perf_counter() - wall
             cpu["project_cold"] += time.process_time() - process
-        get_reusable_executor().shutdown(wait=True)  # reaps the workers, so their CPU time is counted
+        stop_workers()  # reaps the workers (forked ones, and loky's when forking is off), so their CPU time counts
+        get_reusable_executor().shutdown(wait=True)
         cpu["project_cold"] += _children_cpu() - children_before
         wall = time.perf_counter()
         warm = extract_features(

@@ -129,7 +129,8 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="a folder (or file; repeat the option for more) of unlabelled clips of the same voice as the files, "
-        "for a speaker-adaptive model (its card has an adaptation section); about 16 clips are enough",
+        "for a speaker-adaptive model (card section adaptation) or an ensemble (card section "
+        "posterior_normalisation); about 16 clips of varied speech are enough",
     )
 
     timeline = commands.add_parser(

@@ -1,9 +1,9 @@
-"""Late fusion: average several models' per-clip class probabilities, scored on the same speaker folds.
+"""Late fusion: a weighted mean of several models' per-clip class probabilities, scored on the same speaker folds.
 
-``fuse_predictions`` averages with equal or given weights. ``cross_fitted_ensemble`` chooses the weights by greedy
-ensemble selection with replacement (Caruana et al., 2004: each round adds the member that most raises the UAR of
-the running sum, so a member's weight is how often it was picked), and chooses them for each fold on the other
-folds' held-out predictions only, the number of rounds too, so no clip of a fold informs the ensemble scored on it.
+``cross_fitted_ensemble`` chooses the weights by greedy ensemble selection with replacement (Caruana et al., 2004:
+each round adds the member that most raises the UAR of the running sum, so a member's weight is how often it was
+picked), and chooses them for each fold on the other folds' held-out predictions only, the number of rounds too, so
+no clip of a fold informs the ensemble scored on it.
 """
 
 from collections.abc import Mapping, Sequence
@@ -11,29 +11,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["fuse_predictions", "select_ensemble", "cross_fitted_ensemble", "ALL_FOLDS", "ENSEMBLE", "ENSEMBLE_FEATURES"]
+__all__ = ["select_ensemble", "cross_fitted_ensemble", "ALL_FOLDS", "ENSEMBLE", "ENSEMBLE_FEATURES"]
 
 ALL_FOLDS = "all"  # the weights row chosen on every fold: the recipe of a deployable ensemble
 ENSEMBLE, ENSEMBLE_FEATURES = "ensemble", "families"  # its results.csv key: each member reads its own features
-
-
-def fuse_predictions(tables: list[pd.DataFrame], *, classes, weights: Sequence[float] | None = None) -> pd.DataFrame:
-    """Late fusion: the (weighted) mean of several models' ``evaluation.results.predictions_table`` probabilities,
-    clip by clip.
-
-    Every table must hold the same clips (``path``) on the same folds, each with ``prob_<class>`` columns for
-    ``classes``; the first table's row order is kept. Equal weights unless ``weights`` (one >= 0 per table) are
-    given. Returns a predictions table (y_pred and confidence recomputed) ready for
-    ``evaluation.results.record_results``.
-    """
-    if len(tables) < 2:
-        raise ValueError(f"fusion needs at least two predictions tables; got {len(tables)}")
-    first = tables[0]
-    probabilities = _aligned_probabilities(tables, classes=classes)
-    weights = np.ones(len(tables)) if weights is None else np.asarray(weights, dtype=float)
-    if weights.shape != (len(tables),) or (weights < 0).any() or weights.sum() <= 0:
-        raise ValueError(f"need one weight >= 0 per table, not all 0; got {weights} for {len(tables)} tables")
-    return _with_probabilities(first, np.tensordot(weights / weights.sum(), probabilities, axes=1), classes=classes)
 
 
 def select_ensemble(probabilities: np.ndarray, labels: np.ndarray, *, rounds: int) -> np.ndarray:

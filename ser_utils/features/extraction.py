@@ -13,7 +13,8 @@ import json
 import multiprocessing
 import sys
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ __all__ = [
     "waveform_features",
     "waveform_feature_sets",
     "write_features",
+    "stop_workers",
 ]
 
 FAILURE_COLUMNS = ("path", "reason")
@@ -332,36 +334,84 @@ def _read_cache(paths: list[str], *, cache: FeatureCache | None, extractor: _Ext
 def _compute(paths: list[str], pending: dict, *, feature_set: str, config, cache, n_jobs: int, progress: bool):
     """Yield (digest, (array or None, reason or None)) for every pending content digest, in parallel.
 
-    One task per distinct content: the first path holding those bytes is decoded. Tasks go out in rounds of
-    ``TASKS_PER_WORKER_ROUND`` per worker, through one pool kept for the whole call (every joblib backend
-    runs a round; not every one can stream results one by one).
+    One task per distinct content: the first path holding those bytes is decoded. Sets that are safe to fork go
+    to ``_forked_workers`` (kept for later calls, results streamed as they come); otherwise tasks go out in rounds
+    of ``TASKS_PER_WORKER_ROUND`` per worker, through one joblib pool kept for the whole call (every joblib
+    backend runs a round; not every one can stream results one by one).
     """
     if not pending:
         return
     digests = list(pending)
+    tasks = [(paths[pending[digest][0]], digest, feature_set, config, cache) for digest in digests]
     if feature_set == "egemaps" and "tensorflow" in sys.modules:
         n_jobs = max(n_jobs, 2)  # openSMILE aborts in a process that has loaded TensorFlow: use workers
-    backend = _warm_fork_backend(feature_set, config) if n_jobs != 1 else None
-    round_size = TASKS_PER_WORKER_ROUND * effective_n_jobs(n_jobs)
-    with (
-        _gc_frozen(),
-        Parallel(n_jobs=n_jobs, backend=backend) as parallel,
-        tqdm(total=len(digests), desc=f"{feature_set} features", disable=not progress) as bar,
-    ):
-        for start in range(0, len(digests), round_size):
-            chunk = digests[start : start + round_size]
-            results = parallel(
-                delayed(_extract_one)(paths[pending[digest][0]], digest, feature_set, config, cache) for digest in chunk
-            )
-            bar.update(len(chunk))
-            yield from zip(chunk, results, strict=True)
+    workers = _forked_workers(n_jobs, feature_set=feature_set, config=config) if n_jobs != 1 else None
+    with tqdm(total=len(digests), desc=f"{feature_set} features", disable=not progress) as bar:
+        if workers is not None:
+            try:
+                for digest, result in zip(digests, workers.map(_extract_task, tasks, chunksize=4), strict=True):
+                    bar.update()
+                    yield digest, result
+            except BrokenProcessPool:
+                _FORKED.pop(effective_n_jobs(n_jobs), None)  # the next call forks new workers
+                raise
+            return
+        round_size = TASKS_PER_WORKER_ROUND * effective_n_jobs(n_jobs)
+        with Parallel(n_jobs=n_jobs) as parallel:
+            for start in range(0, len(tasks), round_size):
+                chunk = digests[start : start + round_size]
+                yield from zip(
+                    chunk,
+                    parallel(delayed(_extract_task)(task) for task in tasks[start : start + round_size]),
+                    strict=True,
+                )
+                bar.update(len(chunk))
+
+
+_FORKED: dict[int, ProcessPoolExecutor] = {}  # worker count -> workers forked from this process, kept for reuse
+
+
+def _forked_workers(n_jobs: int, *, feature_set: str, config) -> ProcessPoolExecutor | None:
+    """Worker processes forked from this warm process, created on first use and kept for later calls; None when
+    joblib's default backend is not the active one (e.g. Dask) or forking is unsafe.
+
+    loky starts fresh interpreters, and each one spends seconds importing librosa and compiling its Numba
+    kernels before its first clip, about as long as 100 clips take; forked workers inherit this process's
+    imports instead, once it has extracted one synthetic clip itself, and keeping them spares the next call
+    the fork (0.2 s) and its first touches of the inherited memory. Forking is unsafe after TensorFlow has
+    started its threads, and openSMILE and YAMNet are not fork-tested, so those cases keep joblib's loky;
+    workers forked before TensorFlow was loaded are reused.
+    """
+    active, _ = get_active_backend()
+    forkable = _EXTRACTORS[feature_set].fork_safe and "fork" in multiprocessing.get_all_start_methods()
+    if type(active) is not BACKENDS["loky"] or not forkable:
+        return None
+    n_workers = effective_n_jobs(n_jobs)
+    if n_workers in _FORKED:
+        return _FORKED[n_workers]
+    if "tensorflow" in sys.modules:
+        return None
+    warm_up = np.sin(np.arange(config.sr) * 2 * np.pi * 220 / config.sr).astype(np.float32)  # 1 s at 220 Hz
+    _EXTRACTORS[feature_set].compute(warm_up, config=config)
+    workers = ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("fork"))
+    with _gc_frozen():  # forked now: the workers start with this process's objects out of the collector's scans
+        workers.submit(int).result()
+    _FORKED[n_workers] = workers
+    return workers
+
+
+def stop_workers() -> None:
+    """Stop the forked worker processes that extraction keeps between calls (they also stop when this process
+    exits); the next parallel extraction forks new ones."""
+    while _FORKED:
+        _, workers = _FORKED.popitem()
+        workers.shutdown(wait=True)
 
 
 @contextmanager
 def _gc_frozen():
-    """Keep the objects alive now out of the garbage collector's scans while workers start and run: joblib collects
-    before forking (about 0.1 s with librosa and pandas loaded, each call), and a forked worker whose collector
-    walks the inherited objects copies their memory pages. Unfrozen afterwards."""
+    """Keep the objects alive now out of the garbage collector's scans while workers are forked: a forked worker
+    whose collector walks the inherited objects copies their memory pages. Unfrozen afterwards."""
     gc.freeze()
     try:
         yield
@@ -369,22 +419,9 @@ def _gc_frozen():
         gc.unfreeze()
 
 
-def _warm_fork_backend(feature_set: str, config):
-    """A fork context for joblib when the default backend is active and forking is safe, else None (joblib's
-    active backend: loky, or whatever ``joblib.parallel_config`` chose, e.g. Dask).
-
-    loky starts fresh interpreters, and each one spends seconds importing librosa and compiling its Numba
-    kernels before its first clip, about as long as 100 clips take. Forked workers inherit this process's
-    imports instead, once it has extracted one synthetic clip itself. Forking is unsafe after TensorFlow has
-    started its threads, and openSMILE and YAMNet are not fork-tested, so those cases keep loky.
-    """
-    active, _ = get_active_backend()
-    forkable = _EXTRACTORS[feature_set].fork_safe and "fork" in multiprocessing.get_all_start_methods()
-    if type(active) is not BACKENDS["loky"] or not forkable or "tensorflow" in sys.modules:
-        return None
-    warm_up = np.sin(np.arange(config.sr) * 2 * np.pi * 220 / config.sr).astype(np.float32)  # 1 s at 220 Hz
-    _EXTRACTORS[feature_set].compute(warm_up, config=config)
-    return multiprocessing.get_context("fork")
+def _extract_task(task: tuple):
+    """``_extract_one`` of one (path, digest, feature set, config, cache) task."""
+    return _extract_one(*task)
 
 
 def _extract_one(path: str, digest: str, feature_set: str, config, cache: FeatureCache | None):

@@ -170,12 +170,10 @@ def yamnet_columns(config: YamnetConfig | None = None) -> tuple[str, ...]:
 
 def yamnet_features(waveform: np.ndarray, *, config: YamnetConfig) -> np.ndarray:
     """Pooled embeddings (3072,) float32 of a (trimmed) mono (samples,) waveform at 16 kHz in [-1, 1]."""
-    from ser_utils.yamnet.network import embed_waveform
-
     waveform = np.asarray(waveform, dtype=np.float32)
     if waveform.ndim != 1 or waveform.size == 0:
         raise ValueError(f"waveform must be a non-empty 1-D array, got shape {waveform.shape}")
-    return pool_embeddings(embed_waveform(waveform, backbone=_cached_backbone(config.weights_sha256)))
+    return pool_embeddings(_cached_embedder(config.weights_sha256)(waveform))
 
 
 def trunk_shape(*, frozen_blocks: int) -> tuple[int, int, int]:
@@ -210,13 +208,8 @@ def trunk_features(waveform: np.ndarray, *, config: YamnetTrunkConfig) -> np.nda
 
     The waveform is first cut or repeated to ``window_samples(n_patches)`` (``fit_window``).
     """
-    import keras
-
-    from ser_utils.yamnet.frontend import waveform_to_patches
-
     window = fit_window(waveform, n_samples=window_samples(config.n_patches))
-    trunk = _cached_trunk(config.weights_sha256, config.frozen_blocks)
-    activations = keras.ops.convert_to_numpy(trunk(waveform_to_patches(window), training=False))
+    activations = _cached_trunk(config.weights_sha256, config.frozen_blocks)(window)
     return activations.reshape(-1, activations.shape[-1]).astype(np.float16)
 
 
@@ -250,5 +243,16 @@ def _cached_backbone(sha256: str):
 
 
 @lru_cache(maxsize=2)
+def _cached_embedder(sha256: str):
+    """The backbone's compiled waveform -> (patches, 1024) embeddings function (``compiled_patch_model``)."""
+    from ser_utils.yamnet.network import compiled_patch_model
+
+    return compiled_patch_model(_cached_backbone(sha256))
+
+
+@lru_cache(maxsize=2)
 def _cached_trunk(sha256: str, frozen_blocks: int):
-    return trunk_model(_cached_backbone(sha256), frozen_blocks=frozen_blocks)
+    """The trunk's compiled waveform -> (patches, rows, cols, channels) activations function."""
+    from ser_utils.yamnet.network import compiled_patch_model
+
+    return compiled_patch_model(trunk_model(_cached_backbone(sha256), frozen_blocks=frozen_blocks))

@@ -42,14 +42,15 @@ class CnnLstmSettings:
     The architecture and augmentation defaults were chosen on RAVDESS validation speakers (folds 1-3): light
     regularisation (dropout 0.1, no L2) learns far better than dropout 0.3 with L2 1e-4, which under-fitted
     behind the augmentation; attention pooling beat mean + max pooling; label smoothing did not help
-    consistently.
+    consistently; 64 filters per conv block scored the same validation UAR as 128 (47.9 % against 48.2 %
+    pooled over the three folds' validation speakers, 60 epochs) at about half the training time on a CPU.
     """
 
     learning_rate: float
     batch_size: int
     patience: int
     n_seeds: int
-    conv_filters: tuple[int, ...] = (128, 128, 128)
+    conv_filters: tuple[int, ...] = (64, 64, 64)
     kernel_size: int = 5
     lstm_units: int = 64
     pooling: str = "attention"

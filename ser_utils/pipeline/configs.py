@@ -158,12 +158,16 @@ class EvaluationConfig:
     n_val_speakers: int
     ensemble_models: tuple[str, ...]  # deployable families the ensemble may pick from (every feature view of each)
     ensemble_rounds: tuple[int, ...]  # selection rounds tried; each fold's choice is cross-fitted
+    enrol_sizes: tuple[int | None, ...]  # unlabelled clips per test speaker the ensemble adapts with; None: all
+    enrol_strengths: tuple[float, ...]  # posterior-normalisation strengths tried; each fold's choice is cross-fitted
     n_jobs: int
     seed: int
 
     def __post_init__(self):
         if not self.ensemble_models or not self.ensemble_rounds or min(self.ensemble_rounds) < 1:
             raise ValueError(f"need ensemble_models and ensemble_rounds, each round count >= 1; got {self}")
+        if any(k is not None and k < 1 for k in self.enrol_sizes) or min(self.enrol_strengths, default=-1) < 0:
+            raise ValueError(f"need enrol_sizes >= 1 (None: all) and enrol_strengths >= 0, not empty; got {self}")
         if self.n_resamples < 100 or not 0.5 < self.confidence < 1:
             raise ValueError(f"need n_resamples >= 100 and 0.5 < confidence < 1; got {self}")
         if min(self.n_bins, self.top_models, self.n_jobs) < 1 or self.n_val_speakers < 0:

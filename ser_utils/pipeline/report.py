@@ -17,7 +17,7 @@ import pandas as pd
 from nbconvert import HTMLExporter
 
 from ser_utils.evaluation.diagnostics import adaptation_of
-from ser_utils.evaluation.results import NO_ADAPTATION, read_results
+from ser_utils.evaluation.results import ENROL_PREFIX, NO_ADAPTATION, read_results
 from ser_utils.io.atomic import atomic_write_text
 from ser_utils.io.provenance import git_commit, meta_path, run_info, write_table
 from ser_utils.pipeline.speed_report import SPEED_MARKERS, speed_markdown
@@ -58,9 +58,6 @@ MODEL_NAMES = {
     "svm_seed": "seeds' RBF-SVM",
     "mlp_seed": "seeds' dense MLP",
     "ensemble": "ensemble of the families (members and weights chosen on other folds' speakers)",
-    # notebook 04's late fusion: its partner was picked on notebook 03's test scores, so it is no headline model
-    "cnn_lstm+logistic_regression": "*exploratory:* CNN-LSTM + logistic regression, late fusion (partner picked on "
-    "test scores)",
 }
 FEATURE_NAMES = {
     "handcrafted+egemaps": "handcrafted + eGeMAPS",
@@ -294,12 +291,33 @@ def _results_notes(outputs_dir: Path) -> list[str]:
             f"{_pct(best['uar'])} UAR; it needs several clips of a new speaker before predicting, so it is a "
             "research row and no deployable model is built from it."
         )
+    enrolled = _best_enrolled(outputs_dir / RESULTS_FILE, max_clips=16)
+    if enrolled is not None:
+        notes.append(
+            f"Adapted to each voice from at most 16 unlabelled clips of it (`predict --enrol`; those clips left out "
+            f"of scoring), {_name(MODEL_NAMES, enrolled['model'])} reaches {_pct(enrolled['wa'])} WA / "
+            f"{_pct(enrolled['uar'])} UAR with {enrolled['adaptation'].removeprefix(ENROL_PREFIX)} clips "
+            "(notebooks 03 and 06 draw the curve against k)."
+        )
     durations_path = outputs_dir / "durations.csv"
     if durations_path.is_file():
         durations = pd.read_csv(durations_path).dropna(subset=["seconds"])
         listed = ", ".join(f"{row.notebook} {row.seconds:.0f} s" for row in durations.itertuples())
         notes.append(f"Durations of the {durations['profile'].iloc[0]} profile on this run's machine: {listed}.")
     return notes
+
+
+def _best_enrolled(results_path: Path, *, max_clips: int) -> pd.Series | None:
+    """The pooled honest ``enrol-<k>`` row (k ≤ ``max_clips``) with the best UAR, or None when there is none."""
+    results = read_results(results_path)
+    suffix = results["adaptation"].str.removeprefix(ENROL_PREFIX)
+    enrolled = results[
+        results["adaptation"].str.startswith(ENROL_PREFIX)
+        & results["fold"].eq("pooled")
+        & results["protocol"].str.startswith(HONEST_PREFIX)
+        & pd.to_numeric(suffix, errors="coerce").le(max_clips)
+    ]
+    return enrolled.sort_values("uar").iloc[-1] if len(enrolled) else None
 
 
 def _one_row_per_view(results_path: Path) -> pd.DataFrame:

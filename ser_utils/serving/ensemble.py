@@ -6,6 +6,8 @@ and only the ensemble's own card temperature (notebook 06 fits one like any depl
 weighted mean. The folder holds just ``model_card.json``: ``family`` ``ensemble`` and ``members``, each a sibling
 model folder (path relative to the ensemble's) with its weight; ``fold_members`` records the weights each
 cross-validation fold was scored with (chosen on the other folds), so its fold models can be re-assembled.
+``posterior_normalisation`` ({"strengths": {k: strength}}, optional) lets ``predict_files`` adapt to a voice from
+unlabelled enrolment clips (``evaluation.posterior_normalisation``); the strengths were chosen on every fold.
 """
 
 import json
@@ -16,7 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ser_utils.audio.loading import expand_audio_paths
 from ser_utils.evaluation.calibration import apply_temperature
+from ser_utils.evaluation.posterior_normalisation import normalise_posteriors, strength_for
+from ser_utils.evaluation.results import enrolment_adaptation
 from ser_utils.io.atomic import atomic_write_text
 from ser_utils.models.persistence import CARD_FILE
 from ser_utils.serving.predictor import (
@@ -48,23 +53,51 @@ class EnsemblePredictor(CardProperties):
 
     def predict_files(self, paths, *, n_jobs: int, enrol=None) -> pd.DataFrame:
         """``Predictor.predict_files``'s table from the weighted mean of the members' probabilities; a file that
-        any member cannot use gets that member's reason."""
-        if enrol is not None:
-            raise ValueError("an ensemble takes each clip on its own; enrolment needs a speaker-adaptive model")
+        any member cannot use gets that member's reason. ``enrol``: unlabelled clips of the files' voice (folders
+        expanded); the mean of their probabilities, raised to the card's strength for that many clips, divides each
+        file's (``adaptation`` column ``enrol-<k>``). Raises ValueError when the card has no
+        ``posterior_normalisation`` or no enrolment clip is usable."""
         paths = audio_file_list(paths)
-        probabilities, reasons = self._probabilities(input_function, paths, n_jobs=min(n_jobs, len(paths)))
-        kept = probabilities[[not reason for reason in reasons]]
-        return prediction_table(paths, reasons, kept if len(kept) else None, classes=self.classes, adaptation="none")
+        probabilities, reasons = self._weighted_mean(input_function, paths, n_jobs=min(n_jobs, len(paths)))
+        adaptation = "none"
+        if enrol is not None:
+            enrolment = self._enrolment(enrol, n_jobs=n_jobs)
+            strength = strength_for(self.card["posterior_normalisation"]["strengths"], len(enrolment))
+            probabilities = normalise_posteriors(probabilities, enrolment, strength=strength)
+            adaptation = enrolment_adaptation(len(enrolment))
+        kept = self._calibrated(probabilities)[[not reason for reason in reasons]]
+        return prediction_table(
+            paths, reasons, kept if len(kept) else None, classes=self.classes, adaptation=adaptation
+        )
+
+    def _enrolment(self, enrol, *, n_jobs: int) -> np.ndarray:
+        """(k, n_classes) uncalibrated probabilities of the usable enrolment files ``enrol``."""
+        if "posterior_normalisation" not in self.card:
+            raise ValueError(
+                f"ensemble {self.card.get('name')!r} has no posterior normalisation for enrolment; rerun notebook 06"
+            )
+        paths = [str(path) for path in expand_audio_paths(enrol)]
+        if not paths:
+            raise ValueError("no enrolment audio files given (folders are searched for their audio files)")
+        probabilities, reasons = self._weighted_mean(input_function, paths, n_jobs=max(1, min(n_jobs, len(paths))))
+        usable = probabilities[[not reason for reason in reasons]]
+        if len(usable) == 0:
+            raise ValueError(f"no usable enrolment clip among {len(paths)} files ({'; '.join(set(reasons))})")
+        return usable
 
     def predict_waveforms(self, waveforms: list[np.ndarray], *, n_jobs: int = 1) -> tuple[np.ndarray, list[str]]:
         """``Predictor.predict_waveforms`` for the ensemble: (n, n_classes) probabilities, NaN rows for waveforms
         a member cannot use, and the reasons ("" when usable)."""
-        return self._probabilities(window_function, list(waveforms), n_jobs=n_jobs)
+        probabilities, reasons = self._weighted_mean(window_function, list(waveforms), n_jobs=n_jobs)
+        return self._calibrated(probabilities), reasons
 
-    def _probabilities(self, inputs_of, items: list, *, n_jobs: int) -> tuple[np.ndarray, list[str]]:
-        """(n, n_classes) weighted-mean probabilities of ``items`` (NaN where a member cannot use one) and the
-        reasons. Members with the same input spec share one computation of it (``inputs_of``: the input-kind
-        lookup for files or for waveforms)."""
+    def _calibrated(self, probabilities: np.ndarray) -> np.ndarray:
+        return probabilities if self.temperature is None else apply_temperature(probabilities, self.temperature)
+
+    def _weighted_mean(self, inputs_of, items: list, *, n_jobs: int) -> tuple[np.ndarray, list[str]]:
+        """(n, n_classes) uncalibrated weighted-mean probabilities of ``items`` (NaN where a member cannot use one)
+        and the reasons. Members with the same input spec share one computation of it (``inputs_of``: the
+        input-kind lookup for files or for waveforms)."""
         keys = [json.dumps(member.card["input"], sort_keys=True) for member in self.members]
         computed = {}
         for key, member in zip(keys, self.members, strict=True):
@@ -81,7 +114,7 @@ class EnsemblePredictor(CardProperties):
             if len(inputs):
                 rows[[not reason for reason in member_reasons]] = member.probabilities(inputs)
             weighted += weight * rows
-        return (weighted if self.temperature is None else apply_temperature(weighted, self.temperature)), reasons
+        return weighted, reasons
 
 
 def save_ensemble(

@@ -10,10 +10,12 @@ Layer names, for fine-tuning and sub-models: ``stem_conv`` / ``stem_act``;
 (plus ``..._bn`` layers with ``batch_norm=True``); ``embedding``; ``logits`` and ``scores`` for the head.
 """
 
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from ser_utils.yamnet import frontend
 from ser_utils.yamnet import weights as yamnet_weights
@@ -27,6 +29,7 @@ __all__ = [
     "unfreeze_top_blocks",
     "build_waveform_model",
     "embed_waveform",
+    "compiled_patch_model",
 ]
 
 STEM_FILTERS = 32  # the 3x3/2 conv before the separable blocks
@@ -154,6 +157,25 @@ def embed_waveform(waveform: np.ndarray, *, backbone: keras.Model) -> np.ndarray
         raise ValueError(f"waveform must have shape (samples,), got {waveform.shape}")
     patches = frontend.waveform_to_patches(waveform.astype(np.float32, copy=False))
     return keras.ops.convert_to_numpy(backbone(patches, training=False))
+
+
+def compiled_patch_model(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
+    """``model`` applied to the YAMNet patches of one (samples,) 16 kHz waveform, front end included, as one compiled
+    TensorFlow graph: (samples,) float32 -> numpy output (patches, ...). The same numbers as ``embed_waveform``'s
+    eager layers for a backbone, several times faster per clip (TensorFlow runs the graph without Python per layer),
+    so extraction over many clips builds it once and calls it per clip."""
+    graph = tf.function(
+        lambda waveform: model(frontend.waveform_to_patches(waveform), training=False),
+        input_signature=[tf.TensorSpec([None], tf.float32)],
+    )
+
+    def apply(waveform: np.ndarray) -> np.ndarray:
+        waveform = np.asarray(waveform, dtype=np.float32)
+        if waveform.ndim != 1:
+            raise ValueError(f"waveform must have shape (samples,), got {waveform.shape}")
+        return graph(waveform).numpy()
+
+    return apply
 
 
 def _normalize_and_activate(x, *, name: str, activation: str, batch_norm: bool):

@@ -1,10 +1,10 @@
-"""Tests for ser_utils.evaluation.fusion: late fusion averages probabilities clip by clip on the same folds."""
+"""Tests for ser_utils.evaluation.fusion: ensembles chosen on other folds, clip by clip on the same folds."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from ser_utils.evaluation.fusion import ALL_FOLDS, cross_fitted_ensemble, fuse_predictions, select_ensemble
+from ser_utils.evaluation.fusion import ALL_FOLDS, cross_fitted_ensemble, select_ensemble
 from ser_utils.evaluation.results import predictions_table
 
 
@@ -19,30 +19,12 @@ def _predictions(probabilities, *, paths, folds):
     )
 
 
-def test_fusion_averages_probabilities_clip_by_clip():
-    first = _predictions(np.array([[0.9, 0.1], [0.4, 0.6]]), paths=["x", "y"], folds=["f1", "f2"])
-    second = _predictions(np.array([[0.1, 0.9], [0.0, 1.0]]), paths=["y", "x"], folds=["f2", "f1"])  # other order
-    fused = fuse_predictions([first, second], classes=["a", "b"])
-    np.testing.assert_allclose(fused[["prob_a", "prob_b"]].to_numpy(), [[0.45, 0.55], [0.25, 0.75]])
-    assert list(fused["y_pred"]) == ["b", "b"] and list(fused["path"]) == ["x", "y"]
-    np.testing.assert_allclose(fused["confidence"], [0.55, 0.75])
-
-
-def test_fusion_refuses_other_folds_or_clips():
+def test_ensemble_refuses_other_folds_or_clips():
     first = _predictions(np.array([[0.9, 0.1], [0.4, 0.6]]), paths=["x", "y"], folds=["f1", "f2"])
     with pytest.raises(ValueError, match="different folds"):
-        fuse_predictions([first, first.assign(fold="f1")], classes=["a", "b"])
+        cross_fitted_ensemble({"a": first, "b": first.assign(fold="f1")}, classes=["a", "b"], rounds=[1])
     with pytest.raises(ValueError, match="different clips"):
-        fuse_predictions([first, first.assign(path=["x", "z"])], classes=["a", "b"])
-
-
-def test_weighted_fusion_follows_the_weights():
-    first = _predictions(np.array([[0.9, 0.1], [0.4, 0.6]]), paths=["x", "y"], folds=["f1", "f2"])
-    second = _predictions(np.array([[0.1, 0.9], [0.0, 1.0]]), paths=["x", "y"], folds=["f1", "f2"])
-    fused = fuse_predictions([first, second], classes=["a", "b"], weights=[3, 1])
-    np.testing.assert_allclose(fused[["prob_a", "prob_b"]].to_numpy(), [[0.7, 0.3], [0.3, 0.7]])
-    with pytest.raises(ValueError, match="one weight"):
-        fuse_predictions([first, second], classes=["a", "b"], weights=[1, -1])
+        cross_fitted_ensemble({"a": first, "b": first.assign(path=["x", "z"])}, classes=["a", "b"], rounds=[1])
 
 
 def test_ensemble_selection_picks_members_that_complete_each_other():

@@ -1,5 +1,7 @@
 """Tests for ser_utils.features.extraction and the ``features`` command: failures, cache hits, outputs."""
 
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -160,3 +162,22 @@ def test_sets_computed_side_by_side_equal_each_set_alone(shared_data):
     alone = [waveform_features(waveform, feature_set=name, config=config) for name, config in configs.items()]
     assert [block.shape for block in together] == [(len(handcrafted_columns()),), (88,)]
     assert all(np.array_equal(a, b) for a, b in zip(together, alone, strict=True))
+
+
+def test_forked_workers_are_kept_for_the_next_call_and_stopped_on_request(clips):
+    # A fresh interpreter: workers are forked only where TensorFlow is not loaded, which other tests may have done.
+    script = f"""
+from ser_utils.features import extraction
+paths = {[str(clips[name]) for name in ("03-01-05-01-01-01-01", "03-01-04-01-01-01-01")]!r}
+pids = []
+for _ in range(2):
+    features = extraction.extract_features(paths, feature_set="handcrafted", cache_dir=None, n_jobs=2, progress=False)
+    assert len(features.paths) == 2, features.failures
+    pids.append(sorted(extraction._FORKED[2]._processes))
+assert pids[0] == pids[1] and len(pids[0]) == 2, pids
+extraction.stop_workers()
+assert not extraction._FORKED
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip().endswith("ok"), done.stderr[-2000:]

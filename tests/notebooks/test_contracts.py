@@ -185,7 +185,7 @@ def test_05_yamnet_models_are_scored_and_saved(run):
 
 def test_06_every_model_gets_intervals_calibration_and_fairness(run):
     ws, started = check_ran(run, "06_evaluation")
-    charts(ws, "06_evaluation", started, 6)  # 06_07 (cross-corpus) needs two corpora; the demo has one
+    charts(ws, "06_evaluation", started, 7)  # 06_07 (cross-corpus) needs two corpora; the demo has one
     headline = table(ws, "06_model_comparison", started)
     assert len(headline) >= 15 and headline["n"].nunique() == 1, "every honest model, scored on the same clips"
     for metric in SCORES:
@@ -211,7 +211,12 @@ def test_06_every_model_gets_intervals_calibration_and_fairness(run):
     assert list(weights.index) == ["fold1", "fold2", "all"] and set(weights["rounds"]) <= {5, 10, 20, 40}
     np.testing.assert_allclose(weights.drop(columns="rounds").sum(axis=1), 1.0)
     ensemble_rows = results_rows(ws, started, "ensemble", "families")
-    assert ensemble_rows.set_index("fold").loc["pooled", "uar"] > 1 / 8  # the demo's chance level
+    pooled = ensemble_rows[ensemble_rows["fold"].eq("pooled")].set_index("adaptation")
+    assert pooled.loc["none", "uar"] > 1 / 8  # the demo's chance level
+    curve = table(ws, "06_adaptation_curve", started)
+    adapted = curve[curve["model"].eq("ensemble") & curve["adaptation"].str.startswith("enrol-")]
+    assert len(adapted) >= 1 and set(adapted["adaptation"]) <= set(pooled.index), "each enrolment size is recorded"
+    assert (adapted["n"] < pooled.loc["none", "n_test"]).all(), "enrolment clips are left out of scoring"
     ensemble = json.loads((ws.artifacts_dir / "ensemble" / "model_card.json").read_text())
     members = {entry["model_dir"]: entry["weight"] for entry in ensemble["members"]}
     assert ensemble["family"] == "ensemble" and sum(members.values()) == pytest.approx(1.0)
@@ -220,6 +225,11 @@ def test_06_every_model_gets_intervals_calibration_and_fairness(run):
         assert sum(entry["weight"] for entry in entries) == pytest.approx(1.0)
         assert len(entries) == (weights.loc[fold].drop("rounds") > 0).sum()
     assert "ensemble" in set(deployed["name"]), "the ensemble is calibrated like any deployable model"
+    strengths = ensemble["posterior_normalisation"]["strengths"]
+    assert {f"enrol-{k}" for k in strengths} == set(adapted["adaptation"]), "predict --enrol has every size scored"
+    assert set(strengths.values()) <= {0.0, 0.25, 0.5, 0.75, 1.0}
+    stress = table(ws, "06_enrolment_stress", started)
+    assert stress[["uar", "labelled_as_it", "labelled_as_it_unadapted"]].stack().between(0, 1).all()
 
 
 def test_07_robustness_scores_every_condition_and_the_augmented_model(run):

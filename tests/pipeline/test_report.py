@@ -164,3 +164,18 @@ def test_report_command_errors_are_one_line_bad_input(capsys):
     assert capsys.readouterr().err.startswith("error: no run 'no-such-run'")
     assert main(["report", "--run", report.README_RUN]) == ExitCode.BAD_INPUT  # HTML needs the profile
     assert "--profile" in capsys.readouterr().err
+
+
+def test_readme_notes_name_the_best_model_adapted_from_at_most_16_clips(outputs):
+    results = pd.read_csv(outputs / "results.csv").assign(adaptation="none")
+    enrolled = [
+        pd.DataFrame(_results_rows("ensemble", "families", protocol=HONEST, wa=wa, uar=uar, std=0.0)).assign(
+            adaptation=adaptation
+        )
+        for adaptation, wa, uar in [("enrol-4", 0.60, 0.61), ("enrol-16", 0.68, 0.69), ("enrol-32", 0.72, 0.73)]
+    ]
+    pd.concat([results, *enrolled]).to_csv(outputs / "results.csv", index=False)
+    notes = " ".join(report._results_notes(outputs))
+    assert "reaches 68.0 WA / 69.0 UAR with 16 clips" in notes  # enrol-32 is past the 16-clip budget
+    table, _ = report.headline_table(outputs)
+    assert "ensemble" not in set(table["model"]), "enrolment rows stay out of the zero-shot table"

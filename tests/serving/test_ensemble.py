@@ -86,10 +86,27 @@ def test_ensemble_is_the_weighted_mean_of_its_uncalibrated_members(run_folder, t
     softened = load_predictor(ensemble_dir).predict_files(clips, n_jobs=1)
     assert (softened["confidence"] < table["confidence"].iloc[:4]).all()
     assert softened["emotion"].tolist() == table["emotion"].iloc[:4].tolist()
-    with pytest.raises(ValueError, match="enrolment needs a speaker-adaptive"):
+    with pytest.raises(ValueError, match="no posterior normalisation"):
         load_predictor(ensemble_dir).predict_files(clips, n_jobs=1, enrol=clips)
     update_card(folder / "artifacts" / "random_forest", calibration={})
     update_card(ensemble_dir, calibration={})
+
+
+def test_enrolment_divides_by_the_voices_mean_probabilities(run_folder, tmp_path):
+    folder, _, clips = run_folder
+    ensemble_dir = _ensemble(run_folder, {"logistic_regression": 1.0, "random_forest": 1.0})
+    update_card(ensemble_dir, posterior_normalisation={"strengths": {"1": 0.0, "2": 1.0}})
+    ensemble = load_predictor(ensemble_dir)
+    plain = ensemble.predict_files(clips, n_jobs=1)
+    voice = plain[COLUMNS].to_numpy()[:2].mean(axis=0)  # the enrolment clips' mean probabilities
+    adapted = ensemble.predict_files(clips, n_jobs=1, enrol=[*clips[:2], tmp_path / "missing.wav"])
+    expected = plain[COLUMNS].to_numpy() / voice
+    np.testing.assert_allclose(adapted[COLUMNS], expected / expected.sum(axis=1, keepdims=True), atol=1e-6)
+    assert set(adapted["adaptation"]) == {"enrol-2"} and set(plain["adaptation"]) == {"none"}
+    one = ensemble.predict_files(clips, n_jobs=1, enrol=clips[:1])  # strength 0 for one clip: unchanged
+    np.testing.assert_allclose(one[COLUMNS], plain[COLUMNS], atol=1e-6)
+    with pytest.raises(ValueError, match="no usable enrolment clip"):
+        ensemble.predict_files(clips, n_jobs=1, enrol=[tmp_path / "missing.wav"])
 
 
 def test_ensemble_folder_moves_with_its_run_and_labels_timelines(run_folder, tmp_path):

@@ -37,6 +37,7 @@ from ser_utils.yamnet.network import (
     BLOCKS,
     build_waveform_model,
     build_yamnet,
+    compiled_patch_model,
     embed_waveform,
     embedding_model,
     unfreeze_top_blocks,
@@ -289,6 +290,9 @@ def test_waveform_model_embeds_and_fine_tunes(yamnet):
     embeddings = waveform_model.predict(waveforms, verbose=0)
     assert embeddings.shape == (2, num_patches(waveforms.shape[1]), 1024)
     np.testing.assert_allclose(embed_waveform(waveforms[0], backbone=backbone), embeddings[0], atol=1e-4)
+    compiled = compiled_patch_model(backbone)
+    for waveform in (waveforms[1], tone(700.0, seconds=3.2)):  # one graph for any length
+        np.testing.assert_allclose(compiled(waveform), embed_waveform(waveform, backbone=backbone), atol=1e-5)
 
     unfreeze_top_blocks(backbone, n_blocks=1)
     pooled = keras.layers.GlobalAveragePooling1D()(waveform_model.output)
