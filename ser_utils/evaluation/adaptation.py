@@ -7,7 +7,6 @@ training population's mean (``none``), k = None every clip, enrolment and scorin
 shrinkage pseudo-count is chosen per fold on its validation speakers, never on the test speakers.
 """
 
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +22,11 @@ from ser_utils.evaluation.experiment import (
     train_side_by_side,
 )
 from ser_utils.evaluation.metrics import score_predictions
+from ser_utils.evaluation.protocol import enrolment_split
 from ser_utils.evaluation.results import (
     NO_ADAPTATION,
     TRANSDUCTIVE,
-    enrolment_adaptation,
+    adaptation_label,
     metrics_summary,
     predictions_table,
 )
@@ -41,8 +41,6 @@ from ser_utils.models.persistence import predict_probabilities, save_model
 __all__ = [
     "ENROL_SIZES",
     "PSEUDO_COUNT_CANDIDATES",
-    "adaptation_label",
-    "enrolment_split",
     "choose_pseudo_count",
     "centred_predictions",
     "cross_validate_adaptive",
@@ -53,32 +51,6 @@ __all__ = [
 ENROL_SIZES = (1, 2, 4, 8, 16, None)  # clips per test speaker; None: all of them (transductive)
 # Shrinkage pseudo-counts tried on validation speakers; None: one per feature by empirical Bayes, 0: plain mean.
 PSEUDO_COUNT_CANDIDATES = (None, 0.0, 2.0, 8.0)
-
-
-def adaptation_label(n_clips: int | None) -> str:
-    """``none`` for 0 enrolment clips, ``transductive`` for None (every clip), else ``enrol-<k>``."""
-    if n_clips is None:
-        return TRANSDUCTIVE
-    return NO_ADAPTATION if n_clips == 0 else enrolment_adaptation(n_clips)
-
-
-def enrolment_split(speakers, *, n_clips: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(enrolment, scored) row positions for speaker ids ``speakers`` (n,): per speaker, ``n_clips`` rows drawn
-    at random (seeded by ``seed`` and the speaker's id, so a speaker's draw does not depend on who else is
-    present) enrol, the rest are scored. ``n_clips`` 0: nothing enrols; None: every row enrols and is scored.
-    Raises ValueError when a speaker has no clip left to score."""
-    speakers = np.asarray(speakers).astype(str)
-    enrol, scored = [], []
-    for name in np.unique(speakers):
-        rows = np.flatnonzero(speakers == name)
-        if n_clips is None:
-            enrol.append(rows), scored.append(rows)
-            continue
-        if not 0 <= n_clips < len(rows):
-            raise ValueError(f"speaker {name} has {len(rows)} clips; enrol fewer than that (got {n_clips})")
-        order = np.random.default_rng([seed, zlib.crc32(name.encode())]).permutation(rows)
-        enrol.append(np.sort(order[:n_clips])), scored.append(np.sort(order[n_clips:]))
-    return np.concatenate(enrol), np.concatenate(scored)
 
 
 def choose_pseudo_count(

@@ -21,7 +21,7 @@ import pandas as pd
 from ser_utils.evaluation import experiment, protocol
 from ser_utils.evaluation.results import metrics_summary, predictions_table
 from ser_utils.evaluation.robustness import babble_talkers, corrupted_paths
-from ser_utils.models.persistence import predict_probabilities, read_card, save_model
+from ser_utils.models.persistence import FOLDS_DIR, predict_probabilities, read_card, save_model
 
 __all__ = ["DEFAULT_RECIPE", "augmented_clips", "augment_and_deploy"]
 
@@ -127,7 +127,7 @@ def augment_and_deploy(
             protocol.split_indices(manifest, fold, seed=seed),
             protocol.split_indices(augmented, fold, seed=seed),
         )
-        fold_dir = Path(work_dir) / experiment.FOLDS_DIR / fold.name
+        fold_dir = Path(work_dir) / FOLDS_DIR / fold.name
         model, elapsed = _fit(
             train_fn, (inputs, labels), (augmented_inputs, augmented_labels), clean, noisy, fold_dir, classes, seed
         )

@@ -35,7 +35,7 @@ from ser_utils.evaluation.results import (
     write_predictions,
 )
 from ser_utils.io.provenance import write_table
-from ser_utils.models.persistence import predict_probabilities, save_model
+from ser_utils.models.persistence import FOLDS_DIR, predict_probabilities, save_model
 from ser_utils.models.training import HISTORY_FILE, limit_threads, parallel_trainings
 
 __all__ = [
@@ -58,7 +58,6 @@ __all__ = [
 ]
 
 LEAKY_PROTOCOL = "random-leaky"  # same speakers in train and test: shown only beside the honest numbers
-FOLDS_DIR = "folds"  # per-fold models live in <model dir>/folds/<fold>/
 
 TrainFn = Callable[..., object]
 

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ser_utils.evaluation.adaptation import adaptation_label, enrolment_split
 from ser_utils.evaluation.fusion import ALL_FOLDS
 from ser_utils.evaluation.metrics import score
+from ser_utils.evaluation.protocol import enrolment_split
+from ser_utils.evaluation.results import adaptation_label
 
 __all__ = ["STRENGTHS", "normalise_posteriors", "enrolled_predictions", "cross_fitted_normalisation", "strength_for"]
 
@@ -50,7 +51,7 @@ def enrolled_predictions(
     after each speaker's ``enrolment_split`` (``n_clips`` per speaker; None: every clip) normalised its other
     clips; y_pred, confidence and ``adaptation`` (``enrol-<k>``) recomputed. ``enrol_emotion``: draw the enrolment
     only among the speaker's clips of that emotion (a stress test of the method's assumption; their labels choose
-    the clips, the model never sees them). The same seed draws the same clips as ``adaptation.enrolment_split``."""
+    the clips, the model never sees them). The same seed draws the same clips as notebook 03's adaptive models."""
     columns = [f"prob_{name}" for name in classes]
     pool = predictions if enrol_emotion is None else predictions[predictions["y_true"].eq(enrol_emotion)]
     enrol, _ = enrolment_split(pool["speaker"].to_numpy(), n_clips=n_clips, seed=seed)

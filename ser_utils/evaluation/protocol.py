@@ -1,6 +1,7 @@
 """Speaker-independent evaluation folds, shared by every model, saved and reloaded as JSON."""
 
 import json
+import zlib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ __all__ = [
     "split_indices",
     "with_training_speakers",
     "random_split_indices",
+    "enrolment_split",
     "save_folds",
     "load_folds",
     "check_folds",
@@ -109,6 +111,25 @@ def random_split_indices(n_rows: int, *, test_fraction: float, seed: int) -> dic
         "val": np.sort(order[n_test : n_test + n_val]),
         "train": np.sort(order[n_test + n_val :]),
     }
+
+
+def enrolment_split(speakers, *, n_clips: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(enrolment, scored) row positions for speaker ids ``speakers`` (n,): per speaker, ``n_clips`` rows drawn
+    at random (seeded by ``seed`` and the speaker's id, so a speaker's draw does not depend on who else is
+    present) enrol, the rest are scored. ``n_clips`` 0: nothing enrols; None: every row enrols and is scored.
+    Raises ValueError when a speaker has no clip left to score."""
+    speakers = np.asarray(speakers).astype(str)
+    enrol, scored = [], []
+    for name in np.unique(speakers):
+        rows = np.flatnonzero(speakers == name)
+        if n_clips is None:
+            enrol.append(rows), scored.append(rows)
+            continue
+        if not 0 <= n_clips < len(rows):
+            raise ValueError(f"speaker {name} has {len(rows)} clips; enrol fewer than that (got {n_clips})")
+        order = np.random.default_rng([seed, zlib.crc32(name.encode())]).permutation(rows)
+        enrol.append(np.sort(order[:n_clips])), scored.append(np.sort(order[n_clips:]))
+    return np.concatenate(enrol), np.concatenate(scored)
 
 
 def save_folds(folds: list[Fold], path: Path | str, *, info: dict) -> Path:

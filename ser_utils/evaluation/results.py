@@ -25,6 +25,7 @@ __all__ = [
     "NO_ADAPTATION",
     "TRANSDUCTIVE",
     "enrolment_adaptation",
+    "adaptation_label",
     "check_adaptation",
     "metrics_summary",
     "predictions_table",
@@ -47,6 +48,13 @@ def enrolment_adaptation(n_clips: int) -> str:
     if int(n_clips) < 1:
         raise ValueError(f"an enrolment needs at least one clip, got {n_clips}; use adaptation {NO_ADAPTATION!r}")
     return f"{ENROL_PREFIX}{int(n_clips)}"
+
+
+def adaptation_label(n_clips: int | None) -> str:
+    """``none`` for 0 enrolment clips, ``transductive`` for None (every clip), else ``enrol-<k>``."""
+    if n_clips is None:
+        return TRANSDUCTIVE
+    return NO_ADAPTATION if n_clips == 0 else enrolment_adaptation(n_clips)
 
 
 def check_adaptation(adaptation: str) -> str:

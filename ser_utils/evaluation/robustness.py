@@ -26,14 +26,13 @@ from joblib.externals.loky import get_reusable_executor
 from ser_utils.audio.corruption import CONDITIONS, corrupt
 from ser_utils.audio.loading import load_audio
 from ser_utils.audio.prepare import prepare_waveform
-from ser_utils.evaluation.experiment import FOLDS_DIR
 from ser_utils.evaluation.fusion import ENSEMBLE, ENSEMBLE_FEATURES
 from ser_utils.evaluation.metrics import score
 from ser_utils.evaluation.protocol import Fold
 from ser_utils.features.assembly import select_columns
 from ser_utils.features.cache import HASH_MEMO_NAME, HashMemo
 from ser_utils.features.extraction import default_config, extract_features
-from ser_utils.models.persistence import CARD_FILE, load_model, predict_probabilities, read_card
+from ser_utils.models.persistence import CARD_FILE, FOLDS_DIR, load_model, predict_probabilities, read_card
 
 __all__ = [
     "CLEAN",

@@ -26,6 +26,7 @@ from ser_utils.io.provenance import data_fingerprint, run_info
 
 __all__ = [
     "CARD_FILE",
+    "FOLDS_DIR",
     "KERAS_MODEL_FILE",
     "SKLEARN_MODEL_FILE",
     "model_card",
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 CARD_FILE = "model_card.json"
+FOLDS_DIR = "folds"  # per-fold models live in <model dir>/folds/<fold>/
 KERAS_MODEL_FILE = "model.keras"
 SKLEARN_MODEL_FILE = "model.joblib"
 CARD_SCHEMA_VERSION = 1

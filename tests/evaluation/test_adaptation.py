@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ser_utils.evaluation import adaptation, protocol
+from ser_utils.evaluation import adaptation, protocol, results
 from ser_utils.models.baselines import train_baseline
 
 N_SPEAKERS, N_CLIPS = 6, 12
@@ -36,20 +36,20 @@ def _toy() -> tuple[pd.DataFrame, np.ndarray]:
 
 def test_enrolment_clips_are_drawn_per_speaker_and_never_scored():
     speakers = np.repeat(["a", "b"], 5)
-    enrol, scored = adaptation.enrolment_split(speakers, n_clips=2, seed=0)
+    enrol, scored = protocol.enrolment_split(speakers, n_clips=2, seed=0)
     assert len(enrol) == 4 and len(scored) == 6 and not set(enrol) & set(scored)
     assert (pd.Series(speakers[enrol]).value_counts() == 2).all()
     # a speaker's draw does not depend on who else is present
-    alone, _ = adaptation.enrolment_split(speakers[5:], n_clips=2, seed=0)
+    alone, _ = protocol.enrolment_split(speakers[5:], n_clips=2, seed=0)
     np.testing.assert_array_equal(alone + 5, enrol[speakers[enrol] == "b"])
-    everything, scored_all = adaptation.enrolment_split(speakers, n_clips=None, seed=0)
+    everything, scored_all = protocol.enrolment_split(speakers, n_clips=None, seed=0)
     assert sorted(everything) == sorted(scored_all) == list(range(10))
     with pytest.raises(ValueError, match="enrol fewer"):
-        adaptation.enrolment_split(speakers, n_clips=5, seed=0)
+        protocol.enrolment_split(speakers, n_clips=5, seed=0)
 
 
 def test_labels_name_the_adaptation():
-    assert [adaptation.adaptation_label(k) for k in (0, 4, None)] == ["none", "enrol-4", "transductive"]
+    assert [results.adaptation_label(k) for k in (0, 4, None)] == ["none", "enrol-4", "transductive"]
 
 
 def test_adaptive_folds_score_only_unseen_clips_of_test_speakers_and_adaptation_pays():

@@ -4,7 +4,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ser_utils.evaluation import adaptation
 from ser_utils.evaluation.fusion import ALL_FOLDS
 from ser_utils.evaluation.posterior_normalisation import (
     cross_fitted_normalisation,
@@ -12,6 +11,7 @@ from ser_utils.evaluation.posterior_normalisation import (
     normalise_posteriors,
     strength_for,
 )
+from ser_utils.evaluation.protocol import enrolment_split
 from ser_utils.evaluation.results import predictions_table
 
 CLASSES = ["happy", "sad"]
@@ -57,7 +57,7 @@ def test_dividing_by_the_enrolment_mean_removes_a_constant_bias():
 def test_enrolment_clips_are_the_adaptive_models_draw_and_are_never_scored():
     predictions = _biased_predictions()
     adapted = enrolled_predictions(predictions, classes=CLASSES, n_clips=4, strength=1.0, seed=3)
-    enrol, scored = adaptation.enrolment_split(predictions["speaker"].to_numpy(), n_clips=4, seed=3)
+    enrol, scored = enrolment_split(predictions["speaker"].to_numpy(), n_clips=4, seed=3)
     assert set(adapted["path"]) == set(predictions["path"].iloc[scored])
     assert not set(adapted["path"]) & set(predictions["path"].iloc[enrol])
     assert set(adapted["adaptation"]) == {"enrol-4"}

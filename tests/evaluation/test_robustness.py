@@ -1,5 +1,7 @@
 """Robustness scoring: the subset, corrupted files, per-clip labels, delta UAR, unchanged shares, thresholds."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -213,3 +215,18 @@ def test_augmented_clips_cover_the_requested_share_with_recipe_conditions(tmp_pa
     assert (
         augmented["speaker"] == manifest.set_index("path").loc[augmented["source_path"], "speaker"].to_numpy()
     ).all()
+
+
+def test_modules_that_workers_import_load_no_tensorflow():
+    # Worker processes unpickle functions of these modules; one that loaded TensorFlow would compute each clip's
+    # eGeMAPS in a fresh process (openSMILE aborts beside TensorFlow), many times slower.
+    modules = [
+        "ser_utils.evaluation.robustness",
+        "ser_utils.features.extraction",
+        "ser_utils.serving.ensemble",
+        "ser_utils.evaluation.posterior_normalisation",
+    ]
+    script = f"import importlib, sys\nfor name in {modules!r}:\n    importlib.import_module(name)\n"
+    script += "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.stdout.split()[-2:] == ["False", "False"], done.stderr[-2000:]
