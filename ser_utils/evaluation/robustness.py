@@ -410,6 +410,8 @@ def deployment_check(table: pd.DataFrame, clean_uar: pd.DataFrame) -> pd.DataFra
     (delta UAR >= -0.05, >= 90 % unchanged), >= 70 % unchanged through the phone and a gap of at most 2 points.
     Conditions the table lacks give NaN and fail."""
     key = ["model", "features"]
+    if clean_uar.duplicated(key).any():
+        raise ValueError("clean_uar holds several rows of one model and features; pass one (e.g. adaptation none)")
     check = clean_uar[[*key, "uar"]].rename(columns={"uar": "clean_uar"})
     check = check[check.set_index(key).index.isin(table.set_index(key).index)].reset_index(drop=True)
     check["clean_gap"] = check["clean_uar"].max() - check["clean_uar"]

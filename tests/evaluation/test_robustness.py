@@ -134,6 +134,8 @@ def test_verdicts_and_deployment_check_apply_the_ser_tests_marks():
     assert check.loc["good", "meets"] and not check.loc["bad", "meets"]
     assert check.loc["good", "clean_gap"] == pytest.approx(0.01)
     assert check.loc["good", "telephone_gsm_unchanged"] == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="several rows"):  # e.g. a model's enrolment rows beside its plain one
+        robustness.deployment_check(table, pd.concat([clean, clean.assign(uar=0.7)]))
 
 
 def test_fold_models_are_found_and_score_their_own_test_speakers(tmp_path):
