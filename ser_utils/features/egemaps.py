@@ -49,21 +49,15 @@ def egemaps_features(waveform: np.ndarray, *, config: EgemapsConfig = DEFAULT_CO
     """The functionals of a mono waveform (samples,) at ``config.sr`` Hz: float32 (n_columns,).
 
     openSMILE aborts the interpreter in a process that has loaded TensorFlow, so there the values are
-    computed in ``_clean_process``, a helper process started on first need and kept for the next clips.
+    computed in a fresh process (slower; ``feature_extraction`` uses worker processes and avoids it).
     """
     y = np.asarray(waveform, dtype=np.float32)
     if y.ndim != 1 or y.size == 0:
         raise ValueError(f"waveform must be a non-empty 1-D array, got shape {y.shape}")
     if "tensorflow" in sys.modules:
-        return _clean_process().submit(_functionals, y, config).result()
+        with ProcessPoolExecutor(max_workers=1, mp_context=loky_context("loky")) as pool:
+            return pool.submit(_functionals, y, config).result()
     return _functionals(y, config)
-
-
-@lru_cache(maxsize=1)
-def _clean_process() -> ProcessPoolExecutor:
-    """One fresh interpreter (no TensorFlow) for openSMILE, kept for the life of this process: starting one per clip
-    would cost about a second each."""
-    return ProcessPoolExecutor(max_workers=1, mp_context=loky_context("loky"))
 
 
 def _functionals(y: np.ndarray, config: EgemapsConfig) -> np.ndarray:

@@ -195,19 +195,3 @@ def test_egemaps_engine_reused_across_clips_equals_a_fresh_opensmile_run(shared_
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == [True] * len(paths)
     assert np.isnan(egemaps_features(_sine()[:100])).all()  # too short for one frame: NaN, as openSMILE gives
-
-
-def test_egemaps_beside_tensorflow_runs_in_one_kept_helper_process():
-    # openSMILE aborts beside TensorFlow: such a process hands every clip to one helper, started once.
-    script = """
-import sys
-import numpy as np
-import tensorflow
-from ser_utils.features import egemaps
-y = (0.3 * np.sin(2 * np.pi * 220 * np.arange(16000) / 16000)).astype(np.float32)
-first, second = egemaps.egemaps_features(y), egemaps.egemaps_features(y)
-helper = egemaps._clean_process()
-print(np.array_equal(first, second), len(helper._processes), egemaps._clean_process() is helper)
-"""
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert done.stdout.split()[-3:] == ["True", "1", "True"], done.stderr[-2000:]
