@@ -50,6 +50,7 @@ __all__ = [
     "leaky_evaluation",
     "record_evaluation",
     "train_deployable",
+    "deployment_split",
     "evaluate_and_deploy",
     "saved_folds",
     "evaluate_leaky",
@@ -187,19 +188,58 @@ def cross_validate(
     ``adaptation`` labels the predictions: ``transductive`` when ``inputs`` were normalised with every clip
     of each speaker (``normalization.standardize_per_speaker``), else ``none``.
     """
+    evaluation, _ = _cross_validate(
+        train_fn,
+        name=name,
+        inputs=inputs,
+        manifest=manifest,
+        folds=folds,
+        classes=classes,
+        work_dir=work_dir,
+        card=card,
+        seed=seed,
+        adaptation=adaptation,
+        n_jobs=n_jobs,
+        deploy=False,
+    )
+    return evaluation
+
+
+def _cross_validate(
+    train_fn: TrainFn,
+    *,
+    name: str,
+    inputs: np.ndarray,
+    manifest: pd.DataFrame,
+    folds: list[protocol.Fold],
+    classes,
+    work_dir: Path,
+    card: dict,
+    seed: int,
+    adaptation: str,
+    n_jobs: int,
+    deploy: bool,
+) -> tuple[Evaluation, tuple[object, dict] | None]:
+    """``cross_validate``; with ``deploy`` also ``train_deployable``'s model, trained side by side with the folds
+    (first, as the longest training) into ``work_dir``: (evaluation, (model, protocol section) or None)."""
     _check_aligned(inputs, manifest)
     labels = class_indices(manifest, classes)
     tables, val_tables, histories, seconds = [], [], [], 0.0
     splits = [protocol.split_indices(manifest, fold, seed=seed) for fold in folds]
     fold_dirs = [Path(work_dir) / FOLDS_DIR / fold.name for fold in folds]
+    datasets = [split_data(inputs, labels, parts) for parts in splits]
+    if deploy:
+        deploy_parts, deploy_section = deployment_split(manifest, folds, seed=seed)
+        datasets, dirs = [split_data(inputs, labels, deploy_parts), *datasets], [Path(work_dir), *fold_dirs]
     trained = train_side_by_side(
         train_fn,
-        [split_data(inputs, labels, parts) for parts in splits],
-        work_dirs=fold_dirs,
+        datasets,
+        work_dirs=dirs if deploy else fold_dirs,
         n_classes=len(classes),
         seed=seed,
         n_jobs=n_jobs,
     )
+    deployed = (trained.pop(0)[0], deploy_section) if deploy else None
     for fold, parts, fold_dir, (model, elapsed) in zip(folds, splits, fold_dirs, trained, strict=True):
         seconds += elapsed
         for split, collected in (("test", tables), ("val", val_tables)):
@@ -217,7 +257,7 @@ def cross_validate(
             "protocol": {"name": protocol_name(folds), **asdict(fold)},
         }
         save_model(model, model_dir=fold_dir, card=fold_card)
-    return Evaluation(
+    evaluation = Evaluation(
         model=name,
         protocol=protocol_name(folds),
         predictions=pd.concat(tables, ignore_index=True),
@@ -226,6 +266,7 @@ def cross_validate(
         val_predictions=pd.concat(val_tables, ignore_index=True),
         adaptation=adaptation,
     )
+    return evaluation, deployed
 
 
 def leaky_evaluation(
@@ -315,9 +356,17 @@ def train_deployable(
     seed: int,
 ) -> tuple[object, dict]:
     """Train one model on every speaker, holding out the first fold's validation speakers for early
-    stopping / selection only. Returns (model, protocol section of its card, listing the speakers)."""
+    stopping / selection only (``deployment_split``). Returns (model, protocol section of its card)."""
     _check_aligned(inputs, manifest)
-    labels = class_indices(manifest, classes)
+    parts, section = deployment_split(manifest, folds, seed=seed)
+    data = split_data(inputs, class_indices(manifest, classes), parts)
+    model, _ = _train(train_fn, data, n_classes=len(classes), work_dir=Path(work_dir), seed=seed)
+    return model, section
+
+
+def deployment_split(manifest: pd.DataFrame, folds: list[protocol.Fold], *, seed: int) -> tuple[dict, dict]:
+    """(row indices {"train", "val", "test"} of a model trained on every speaker, the first fold's validation
+    speakers held out for early stopping / selection only; the protocol section of its card, listing them)."""
     everyone = sorted(set(manifest["speaker"]))
     val_speakers = folds[0].val_speakers
     split = replace(
@@ -326,10 +375,7 @@ def train_deployable(
         train_speakers=tuple(s for s in everyone if s not in val_speakers),
         test_speakers=(),
     )
-    parts = protocol.split_indices(manifest, split, seed=seed)
-    data = split_data(inputs, labels, parts)
-    model, _ = _train(train_fn, data, n_classes=len(classes), work_dir=Path(work_dir), seed=seed)
-    return model, {
+    return protocol.split_indices(manifest, split, seed=seed), {
         "name": "deploy-all-speakers",
         "train_speakers": list(split.train_speakers),
         "val_speakers": list(val_speakers),
@@ -365,7 +411,8 @@ def evaluate_and_deploy(
 
     ``cross_validate`` on ``folds`` (per-fold models and cards under ``<work_dir>/folds/``), then
     ``record_evaluation`` of the predictions under ``features`` (``outputs_dir``: predictions, histories,
-    ``results.csv``). With ``deploy``, ``train_deployable`` trains one model on every speaker and saves it to
+    ``results.csv``). With ``deploy``, one model is trained on every speaker (``deployment_split``; side by side
+    with the folds, so a free core takes it while the folds train) and saved to
     ``work_dir`` with ``card`` completed by the deployment protocol (naming ``folds_file``, the folds' file
     name) and the cross-validated ``metrics``. Optional steps for the deployable model only: ``export`` turns
     the trained model into the saved one (e.g. a trunk-activation model into a waveform model),
@@ -373,7 +420,7 @@ def evaluate_and_deploy(
     ``baselines.chosen_params``), ``deploy_card`` replaces card sections (e.g. its ``input``).
     ``adaptation`` labels the rows and predictions and ``n_jobs`` trains folds side by side (``cross_validate``).
     """
-    evaluation = cross_validate(
+    evaluation, deployed = _cross_validate(
         train_fn,
         name=name,
         inputs=inputs,
@@ -385,15 +432,14 @@ def evaluate_and_deploy(
         seed=seed,
         adaptation=adaptation,
         n_jobs=n_jobs,
+        deploy=deploy,
     )
     scores = record_evaluation(
         evaluation, outputs_dir=outputs_dir, corpora=corpora, features=features, classes=classes, info=info
     )
     if not deploy:
         return ModelRun(features=features, evaluation=evaluation, scores=scores)
-    model, split = train_deployable(
-        train_fn, inputs=inputs, manifest=manifest, folds=folds, classes=classes, work_dir=work_dir, seed=seed
-    )
+    model, split = deployed
     final_card = {
         **card,
         "protocol": {**split, "folds_file": folds_file},

@@ -18,7 +18,7 @@ from ser_utils.evaluation.metrics import score
 from ser_utils.evaluation.protocol import enrolment_split
 from ser_utils.evaluation.results import adaptation_label
 
-__all__ = ["STRENGTHS", "normalise_posteriors", "enrolled_predictions", "cross_fitted_normalisation", "strength_for"]
+__all__ = ["STRENGTHS", "normalise_posteriors", "enrolled_predictions", "cross_fitted_normalisation", "setting_for"]
 
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)  # exponents of the mean enrolment posterior tried on other folds
 
@@ -110,11 +110,11 @@ def cross_fitted_normalisation(
     return results, pd.DataFrame(choices)
 
 
-def strength_for(strengths: dict, n_clips: int) -> float:
-    """The strength a deployable model uses with ``n_clips`` enrolment clips: that of the largest k ≤ ``n_clips``
-    in ``strengths`` ({k: strength}, keys as ints or strings), else of the smallest k."""
-    table = {int(k): float(value) for k, value in strengths.items()}
+def setting_for(settings: dict, n_clips: int) -> float:
+    """The setting (a strength, a blend weight) a deployable model uses with ``n_clips`` enrolment clips: that of the
+    largest k ≤ ``n_clips`` in ``settings`` ({k: value}, keys as ints or strings), else of the smallest k."""
+    table = {int(k): float(value) for k, value in settings.items()}
     if not table or n_clips < 1:
-        raise ValueError(f"need a strength table and at least one enrolment clip; got {table} and {n_clips}")
+        raise ValueError(f"need a settings table and at least one enrolment clip; got {table} and {n_clips}")
     fitting = [k for k in table if k <= n_clips]
     return table[max(fitting) if fitting else min(table)]

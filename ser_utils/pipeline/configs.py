@@ -160,6 +160,7 @@ class EvaluationConfig:
     ensemble_rounds: tuple[int, ...]  # selection rounds tried; each fold's choice is cross-fitted
     enrol_sizes: tuple[int | None, ...]  # unlabelled clips per test speaker the ensemble adapts with; None: all
     enrol_strengths: tuple[float, ...]  # posterior-normalisation strengths tried; each fold's choice is cross-fitted
+    enrol_blend_model: str | None  # notebook 03's speaker-adaptive model blended into the enrolled ensemble; None: none
     n_jobs: int
     seed: int
 

@@ -7,7 +7,9 @@ weighted mean. The folder holds just ``model_card.json``: ``family`` ``ensemble`
 model folder (path relative to the ensemble's) with its weight; ``fold_members`` records the weights each
 cross-validation fold was scored with (chosen on the other folds), so its fold models can be re-assembled.
 ``posterior_normalisation`` ({"strengths": {k: strength}}, optional) lets ``predict_files`` adapt to a voice from
-unlabelled enrolment clips (``evaluation.posterior_normalisation``); the strengths were chosen on every fold.
+unlabelled enrolment clips (``evaluation.posterior_normalisation``); with an ``adaptive_member`` ({"model_dir",
+"weights": {k: weight}}) the normalised probabilities are then blended with that speaker-adaptive model's, fed the
+same enrolment clips (``evaluation.adaptive_blend``). Strengths and weights were chosen on every fold.
 """
 
 import json
@@ -19,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from ser_utils.audio.loading import expand_audio_paths
+from ser_utils.evaluation.adaptive_blend import blend_probabilities
 from ser_utils.evaluation.calibration import apply_temperature
-from ser_utils.evaluation.posterior_normalisation import normalise_posteriors, strength_for
+from ser_utils.evaluation.posterior_normalisation import normalise_posteriors, setting_for
 from ser_utils.evaluation.results import enrolment_adaptation
 from ser_utils.io.atomic import atomic_write_text
 from ser_utils.models.persistence import CARD_FILE
@@ -41,11 +44,13 @@ ENSEMBLE_FAMILY = "ensemble"
 @dataclass(frozen=True)
 class EnsemblePredictor(CardProperties):
     """Saved models (``serving.predictor.Predictor``, calibration removed) and their weights, with the ensemble's
-    card; labels files and waveforms like one ``Predictor``."""
+    card; labels files and waveforms like one ``Predictor``. ``adaptive_member``: the speaker-adaptive ``Predictor``
+    (calibration removed) blended in when enrolling, or None."""
 
     members: tuple
     weights: tuple[float, ...]
     card: dict
+    adaptive_member: object | None = None
 
     @property
     def speaker_prior(self) -> None:
@@ -55,15 +60,22 @@ class EnsemblePredictor(CardProperties):
         """``Predictor.predict_files``'s table from the weighted mean of the members' probabilities; a file that
         any member cannot use gets that member's reason. ``enrol``: unlabelled clips of the files' voice (folders
         expanded); the mean of their probabilities, raised to the card's strength for that many clips, divides each
-        file's (``adaptation`` column ``enrol-<k>``). Raises ValueError when the card has no
+        file's (``adaptation`` column ``enrol-<k>``), then the adaptive member's probabilities, if any, are blended in
+        with the card's weight for that many clips. Raises ValueError when the card has no
         ``posterior_normalisation`` or no enrolment clip is usable."""
         paths = audio_file_list(paths)
         probabilities, reasons = self._weighted_mean(input_function, paths, n_jobs=min(n_jobs, len(paths)))
         adaptation = "none"
         if enrol is not None:
             enrolment = self._enrolment(enrol, n_jobs=n_jobs)
-            strength = strength_for(self.card["posterior_normalisation"]["strengths"], len(enrolment))
+            section = self.card["posterior_normalisation"]
+            strength = setting_for(section["strengths"], len(enrolment))
             probabilities = normalise_posteriors(probabilities, enrolment, strength=strength)
+            if self.adaptive_member is not None:
+                weight = setting_for(section["adaptive_member"]["weights"], len(enrolment))
+                table = self.adaptive_member.predict_files(paths, n_jobs=n_jobs, enrol=enrol)
+                adaptive = table[[f"prob_{name}" for name in self.classes]].to_numpy(dtype=float)
+                probabilities = blend_probabilities(probabilities, adaptive, weight=weight)
             adaptation = enrolment_adaptation(len(enrolment))
         kept = self._calibrated(probabilities)[[not reason for reason in reasons]]
         return prediction_table(
@@ -149,13 +161,16 @@ def _member_entries(members: dict[Path, float], *, model_dir: Path) -> list[dict
 
 def load_ensemble(model_dir: Path | str, card: dict) -> EnsemblePredictor:
     """The ``EnsemblePredictor`` of a folder written by ``save_ensemble`` (its members loaded uncalibrated)."""
-    members, weights = [], []
-    for entry in card["members"]:
-        folder = Path(model_dir) / entry["model_dir"]
-        member = load_predictor(folder)
-        if list(member.card["classes"]) != list(card["classes"]):
-            raise ValueError(f"ensemble member {folder} has classes {member.card['classes']}, not {card['classes']}")
-        uncalibrated = {key: value for key, value in member.card.items() if key != "calibration"}
-        members.append(replace(member, card=uncalibrated))
-        weights.append(float(entry["weight"]))
-    return EnsemblePredictor(members=tuple(members), weights=tuple(weights), card=card)
+    members = [_uncalibrated_member(Path(model_dir) / entry["model_dir"], card) for entry in card["members"]]
+    weights = [float(entry["weight"]) for entry in card["members"]]
+    blended = card.get("posterior_normalisation", {}).get("adaptive_member")
+    adaptive = _uncalibrated_member(Path(model_dir) / blended["model_dir"], card) if blended else None
+    return EnsemblePredictor(members=tuple(members), weights=tuple(weights), card=card, adaptive_member=adaptive)
+
+
+def _uncalibrated_member(folder: Path, card: dict):
+    """The ``Predictor`` of member ``folder`` without its calibration; its classes must be the ensemble's."""
+    member = load_predictor(folder)
+    if list(member.card["classes"]) != list(card["classes"]):
+        raise ValueError(f"ensemble member {folder} has classes {member.card['classes']}, not {card['classes']}")
+    return replace(member, card={key: value for key, value in member.card.items() if key != "calibration"})

@@ -203,8 +203,9 @@ def test_per_fold_card_file_is_written(tmp_path):
 
 def test_evaluate_and_deploy_records_the_scores_and_saves_a_deployable_model_with_them(tmp_path):
     folds = speaker_folds(MANIFEST, n_folds=4, n_val_speakers=2)
+    seen = []
     run = experiment.evaluate_and_deploy(
-        functools.partial(_spy_train, []),
+        functools.partial(_spy_train, seen),
         name="spy",
         features="toy",
         inputs=INPUTS,
@@ -230,6 +231,16 @@ def test_evaluate_and_deploy_records_the_scores_and_saves_a_deployable_model_wit
     assert card["training"] == {"variant": "toy", "n_features": INPUTS.shape[1]}
     assert (tmp_path / "spy__toy" / "folds" / "fold1" / CARD_FILE).is_file()
     assert run.summary["model"] == "spy" and run.summary["features"] == "toy"
+    assert len(seen) == len(folds) + 1, "the deployable model trains in the same batch as the folds, first"
+    val_rows = np.flatnonzero(MANIFEST["speaker"].isin(folds[0].val_speakers))
+    np.testing.assert_array_equal(np.sort(seen[0][1]), val_rows)
+    np.testing.assert_array_equal(np.sort(seen[0][0]), np.setdiff1d(np.arange(len(MANIFEST)), val_rows))
+    alone, section = experiment.train_deployable(
+        functools.partial(_spy_train, []), inputs=INPUTS, manifest=MANIFEST, folds=folds, classes=CLASSES,
+        work_dir=tmp_path / "alone", seed=0,
+    )  # fmt: skip
+    np.testing.assert_allclose(model.coef_, alone.coef_)
+    assert card["protocol"]["train_speakers"] == section["train_speakers"]
 
 
 def test_evaluate_without_deploy_saves_fold_models_only_and_leaky_runs_are_recorded(tmp_path):

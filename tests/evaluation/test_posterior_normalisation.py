@@ -9,7 +9,7 @@ from ser_utils.evaluation.posterior_normalisation import (
     cross_fitted_normalisation,
     enrolled_predictions,
     normalise_posteriors,
-    strength_for,
+    setting_for,
 )
 from ser_utils.evaluation.protocol import enrolment_split
 from ser_utils.evaluation.results import predictions_table
@@ -96,6 +96,6 @@ def test_a_fold_whose_neighbours_show_no_bias_keeps_its_outputs():
 
 def test_a_deployed_model_uses_the_strength_of_the_largest_enrolment_it_has():
     strengths = {"1": 0.25, "4": 0.5, "16": 1.0}
-    assert [strength_for(strengths, k) for k in (1, 3, 4, 15, 16, 40)] == [0.25, 0.25, 0.5, 0.5, 1.0, 1.0]
+    assert [setting_for(strengths, k) for k in (1, 3, 4, 15, 16, 40)] == [0.25, 0.25, 0.5, 0.5, 1.0, 1.0]
     with pytest.raises(ValueError, match="at least one"):
-        strength_for(strengths, 0)
+        setting_for(strengths, 0)

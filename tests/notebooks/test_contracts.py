@@ -228,6 +228,12 @@ def test_06_every_model_gets_intervals_calibration_and_fairness(run):
     strengths = ensemble["posterior_normalisation"]["strengths"]
     assert {f"enrol-{k}" for k in strengths} == set(adapted["adaptation"]), "predict --enrol has every size scored"
     assert set(strengths.values()) <= {0.0, 0.25, 0.5, 0.75, 1.0}
+    blend = table(ws, "06_enrolment_blend", started)  # notebook 03's speaker-adaptive model averaged in
+    assert set(blend["adaptation"]) == set(adapted["adaptation"]) | {"transductive"}
+    assert blend["weight"].between(0, 1).all() and blend["normalisation_alone_uar"].between(0, 1).all()
+    member = ensemble["posterior_normalisation"]["adaptive_member"]
+    assert (ws.artifacts_dir / "ensemble" / member["model_dir"] / "model_card.json").is_file()
+    assert set(member["weights"]) == set(strengths), "predict --enrol blends at every size scored"
     stress = table(ws, "06_enrolment_stress", started)
     assert stress[["uar", "labelled_as_it", "labelled_as_it_unadapted"]].stack().between(0, 1).all()
 

@@ -109,6 +109,32 @@ def test_enrolment_divides_by_the_voices_mean_probabilities(run_folder, tmp_path
         ensemble.predict_files(clips, n_jobs=1, enrol=[tmp_path / "missing.wav"])
 
 
+def test_enrolment_blends_in_the_adaptive_member_with_the_weight_for_that_many_clips(run_folder, tmp_path):
+    """Known answer: (1 - w) · the normalised ensemble + w · the speaker-adaptive member (uncalibrated, its inputs
+    centred by the enrolment offset: here the prior mean 0, the pseudo-counts being huge)."""
+    folder, _, clips = run_folder
+    adaptive_dir = folder / "artifacts" / "adaptive"
+    shutil.copytree(folder / "artifacts" / "random_forest", adaptive_dir, dirs_exist_ok=True)
+    n_columns = len(read_card(adaptive_dir)["input"]["columns"])
+    prior = {"prior_mean": [0.0] * n_columns, "pseudo_counts": [1e12] * n_columns}
+    update_card(adaptive_dir, adaptation=prior, calibration={"temperature": 3.0})  # the ensemble ignores it
+    ensemble_dir = _ensemble(run_folder, {"logistic_regression": 1.0})
+    strengths = {"1": 0.5, "2": 1.0}
+    update_card(ensemble_dir, posterior_normalisation={"strengths": strengths})
+    normalised = load_predictor(ensemble_dir).predict_files(clips, n_jobs=1, enrol=clips[:2])[COLUMNS].to_numpy()
+    blend = {"model_dir": "../adaptive", "weights": {"1": 0.0, "2": 0.25}}
+    update_card(ensemble_dir, posterior_normalisation={"strengths": strengths, "adaptive_member": blend})
+    ensemble = load_predictor(ensemble_dir)
+    adaptive = load_predictor(folder / "artifacts" / "random_forest").predict_files(clips, n_jobs=1)[COLUMNS]
+    blended = ensemble.predict_files(clips, n_jobs=1, enrol=clips[:2])
+    np.testing.assert_allclose(blended[COLUMNS], 0.75 * normalised + 0.25 * adaptive.to_numpy(), atol=1e-6)
+    assert set(blended["adaptation"]) == {"enrol-2"}
+    plain = ensemble.predict_files(clips, n_jobs=1)  # no enrolment: the adaptive member is not used
+    single = load_predictor(ensemble_dir.parent / "logistic_regression").predict_files(clips, n_jobs=1)
+    np.testing.assert_allclose(plain[COLUMNS], single[COLUMNS], atol=1e-6)
+    shutil.rmtree(adaptive_dir)
+
+
 def test_ensemble_folder_moves_with_its_run_and_labels_timelines(run_folder, tmp_path):
     folder, _, clips = run_folder
     _ensemble(run_folder, {"logistic_regression": 1.0, "random_forest": 0.0})  # a weight-0 member is left out
