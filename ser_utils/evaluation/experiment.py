@@ -178,7 +178,8 @@ def cross_validate(
     seed: int,
     adaptation: str = NO_ADAPTATION,
     n_jobs: int = 1,
-) -> Evaluation:
+    deploy: bool = False,
+) -> tuple[Evaluation, tuple[object, dict] | None]:
     """Train on each fold's training speakers (validation speakers for early stopping / selection only),
     predict its unseen test speakers, and save each fold's model to ``<work_dir>/folds/<fold>/``. With
     ``n_jobs`` > 1 the folds train side by side in worker processes (``train_side_by_side``).
@@ -186,42 +187,11 @@ def cross_validate(
     ``inputs`` (n, ...) and ``manifest`` rows are aligned. ``card`` (``artifacts.model_card``) is copied into
     each fold's folder with that fold's speakers as its protocol. Keras seeds are reset to ``seed`` per fold.
     ``adaptation`` labels the predictions: ``transductive`` when ``inputs`` were normalised with every clip
-    of each speaker (``normalization.standardize_per_speaker``), else ``none``.
+    of each speaker (``normalization.standardize_per_speaker``), else ``none``. With ``deploy`` the deployable
+    model (``train_deployable``'s: every speaker, the first fold's validation speakers held out) trains in the same
+    batch as the folds, first, as the longest, into ``work_dir``. Returns (evaluation, (deployable model, protocol
+    section of its card) or None).
     """
-    evaluation, _ = _cross_validate(
-        train_fn,
-        name=name,
-        inputs=inputs,
-        manifest=manifest,
-        folds=folds,
-        classes=classes,
-        work_dir=work_dir,
-        card=card,
-        seed=seed,
-        adaptation=adaptation,
-        n_jobs=n_jobs,
-        deploy=False,
-    )
-    return evaluation
-
-
-def _cross_validate(
-    train_fn: TrainFn,
-    *,
-    name: str,
-    inputs: np.ndarray,
-    manifest: pd.DataFrame,
-    folds: list[protocol.Fold],
-    classes,
-    work_dir: Path,
-    card: dict,
-    seed: int,
-    adaptation: str,
-    n_jobs: int,
-    deploy: bool,
-) -> tuple[Evaluation, tuple[object, dict] | None]:
-    """``cross_validate``; with ``deploy`` also ``train_deployable``'s model, trained side by side with the folds
-    (first, as the longest training) into ``work_dir``: (evaluation, (model, protocol section) or None)."""
     _check_aligned(inputs, manifest)
     labels = class_indices(manifest, classes)
     tables, val_tables, histories, seconds = [], [], [], 0.0
@@ -420,7 +390,7 @@ def evaluate_and_deploy(
     ``baselines.chosen_params``), ``deploy_card`` replaces card sections (e.g. its ``input``).
     ``adaptation`` labels the rows and predictions and ``n_jobs`` trains folds side by side (``cross_validate``).
     """
-    evaluation, deployed = _cross_validate(
+    evaluation, deployed = cross_validate(
         train_fn,
         name=name,
         inputs=inputs,

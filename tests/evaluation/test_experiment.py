@@ -71,7 +71,7 @@ def test_class_list_follows_taxonomy_order_and_rejects_unknown_labels():
 def test_cross_validation_never_trains_on_test_speakers(tmp_path):
     folds = speaker_folds(MANIFEST, n_folds=4, n_val_speakers=2)
     seen = []
-    evaluation = experiment.cross_validate(
+    evaluation, _ = experiment.cross_validate(
         functools.partial(_spy_train, seen),
         name="spy",
         inputs=INPUTS,
@@ -115,7 +115,7 @@ def test_leaky_run_is_labelled_and_shares_speakers(tmp_path):
 def test_record_evaluation_puts_honest_and_leaky_rows_in_one_results_table(tmp_path):
     train = functools.partial(_spy_train, [])
     folds = speaker_folds(MANIFEST, n_folds=4, n_val_speakers=2)
-    honest = experiment.cross_validate(
+    honest, _ = experiment.cross_validate(
         train,
         name="spy",
         inputs=INPUTS,
@@ -289,7 +289,7 @@ def test_folds_trained_side_by_side_match_folds_trained_one_after_another(tmp_pa
             card=CARD,
             seed=0,
             n_jobs=n_jobs,
-        )
+        )[0]
         for n_jobs in (1, 2)
     }
     columns = [f"prob_{name}" for name in CLASSES]
