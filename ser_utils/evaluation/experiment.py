@@ -197,14 +197,15 @@ def cross_validate(
     tables, val_tables, histories, seconds = [], [], [], 0.0
     splits = [protocol.split_indices(manifest, fold, seed=seed) for fold in folds]
     fold_dirs = [Path(work_dir) / FOLDS_DIR / fold.name for fold in folds]
-    datasets = [split_data(inputs, labels, parts) for parts in splits]
+    datasets, work_dirs = [split_data(inputs, labels, parts) for parts in splits], list(fold_dirs)
     if deploy:
         deploy_parts, deploy_section = deployment_split(manifest, folds, seed=seed)
-        datasets, dirs = [split_data(inputs, labels, deploy_parts), *datasets], [Path(work_dir), *fold_dirs]
+        datasets.insert(0, split_data(inputs, labels, deploy_parts))
+        work_dirs.insert(0, Path(work_dir))
     trained = train_side_by_side(
         train_fn,
         datasets,
-        work_dirs=dirs if deploy else fold_dirs,
+        work_dirs=work_dirs,
         n_classes=len(classes),
         seed=seed,
         n_jobs=n_jobs,
