@@ -25,6 +25,7 @@ from ser_utils.evaluation.adaptive_blend import blend_probabilities
 from ser_utils.evaluation.calibration import apply_temperature
 from ser_utils.evaluation.posterior_normalisation import normalise_posteriors, setting_for
 from ser_utils.evaluation.results import enrolment_adaptation
+from ser_utils.features.speaker_adaptation import speaker_offset
 from ser_utils.io.atomic import atomic_write_text
 from ser_utils.models.persistence import CARD_FILE
 from ser_utils.serving.predictor import (
@@ -64,17 +65,24 @@ class EnsemblePredictor(CardProperties):
         with the card's weight for that many clips. Raises ValueError when the card has no
         ``posterior_normalisation`` or no enrolment clip is usable."""
         paths = audio_file_list(paths)
-        probabilities, reasons = self._weighted_mean(input_function, paths, n_jobs=min(n_jobs, len(paths)))
+        users = [*self.members, *([self.adaptive_member] if enrol is not None and self.adaptive_member else [])]
+        computed = self._member_inputs(input_function, paths, users, n_jobs=min(n_jobs, len(paths)))
+        probabilities, reasons = self._weighted_mean(computed)
         adaptation = "none"
         if enrol is not None:
-            enrolment = self._enrolment(enrol, n_jobs=n_jobs)
+            enrolled = self._enrolment_inputs(enrol, users, n_jobs=n_jobs)
+            enrolment, enrol_reasons = self._weighted_mean(enrolled)
+            enrolment = enrolment[[not reason for reason in enrol_reasons]]
+            if len(enrolment) == 0:
+                raise ValueError(
+                    f"no usable enrolment clip among {len(enrol_reasons)} files ({'; '.join(set(enrol_reasons))})"
+                )
             section = self.card["posterior_normalisation"]
             strength = setting_for(section["strengths"], len(enrolment))
             probabilities = normalise_posteriors(probabilities, enrolment, strength=strength)
             if self.adaptive_member is not None:
                 weight = setting_for(section["adaptive_member"]["weights"], len(enrolment))
-                table = self.adaptive_member.predict_files(paths, n_jobs=n_jobs, enrol=enrol)
-                adaptive = table[[f"prob_{name}" for name in self.classes]].to_numpy(dtype=float)
+                adaptive = self._adaptive_probabilities(computed, enrolled, len(paths))
                 probabilities = blend_probabilities(probabilities, adaptive, weight=weight)
             adaptation = enrolment_adaptation(len(enrolment))
         kept = self._calibrated(probabilities)[[not reason for reason in reasons]]
@@ -82,8 +90,8 @@ class EnsemblePredictor(CardProperties):
             paths, reasons, kept if len(kept) else None, classes=self.classes, adaptation=adaptation
         )
 
-    def _enrolment(self, enrol, *, n_jobs: int) -> np.ndarray:
-        """(k, n_classes) uncalibrated probabilities of the usable enrolment files ``enrol``."""
+    def _enrolment_inputs(self, enrol, users: list, *, n_jobs: int) -> dict:
+        """``_member_inputs`` of the enrolment files ``enrol`` (folders expanded) for the predictors ``users``."""
         if "posterior_normalisation" not in self.card:
             raise ValueError(
                 f"ensemble {self.card.get('name')!r} has no posterior normalisation for enrolment; rerun notebook 06"
@@ -91,42 +99,61 @@ class EnsemblePredictor(CardProperties):
         paths = [str(path) for path in expand_audio_paths(enrol)]
         if not paths:
             raise ValueError("no enrolment audio files given (folders are searched for their audio files)")
-        probabilities, reasons = self._weighted_mean(input_function, paths, n_jobs=max(1, min(n_jobs, len(paths))))
-        usable = probabilities[[not reason for reason in reasons]]
-        if len(usable) == 0:
-            raise ValueError(f"no usable enrolment clip among {len(paths)} files ({'; '.join(set(reasons))})")
-        return usable
+        return self._member_inputs(input_function, paths, users, n_jobs=max(1, min(n_jobs, len(paths))))
+
+    def _adaptive_probabilities(self, computed: dict, enrolled: dict, n_items: int) -> np.ndarray:
+        """(n_items, n_classes) uncalibrated probabilities of the adaptive member, its inputs centred by the shrunk
+        mean of its usable enrolment inputs (NaN rows where it cannot use an item)."""
+        member = self.adaptive_member
+        offset = speaker_offset(enrolled[_input_key(member)][0], prior=member.speaker_prior)
+        inputs, reasons = computed[_input_key(member)]
+        rows = np.full((n_items, len(self.classes)), np.nan)
+        if len(inputs):
+            rows[[not reason for reason in reasons]] = member.probabilities(inputs, offset=offset)
+        return rows
 
     def predict_waveforms(self, waveforms: list[np.ndarray], *, n_jobs: int = 1) -> tuple[np.ndarray, list[str]]:
         """``Predictor.predict_waveforms`` for the ensemble: (n, n_classes) probabilities, NaN rows for waveforms
         a member cannot use, and the reasons ("" when usable)."""
-        probabilities, reasons = self._weighted_mean(window_function, list(waveforms), n_jobs=n_jobs)
+        computed = self._member_inputs(window_function, list(waveforms), self.members, n_jobs=n_jobs)
+        probabilities, reasons = self._weighted_mean(computed)
         return self._calibrated(probabilities), reasons
 
     def _calibrated(self, probabilities: np.ndarray) -> np.ndarray:
         return probabilities if self.temperature is None else apply_temperature(probabilities, self.temperature)
 
-    def _weighted_mean(self, inputs_of, items: list, *, n_jobs: int) -> tuple[np.ndarray, list[str]]:
-        """(n, n_classes) uncalibrated weighted-mean probabilities of ``items`` (NaN where a member cannot use one)
-        and the reasons. Members with the same input spec share one computation of it (``inputs_of``: the
-        input-kind lookup for files or for waveforms)."""
-        keys = [json.dumps(member.card["input"], sort_keys=True) for member in self.members]
+    @staticmethod
+    def _member_inputs(inputs_of, items: list, users: list, *, n_jobs: int) -> dict:
+        """{input-spec key: (inputs, reasons)} of ``items`` for the predictors ``users``, each spec computed once
+        however many predictors share it (``inputs_of``: the input-kind lookup for files or for waveforms)."""
         computed = {}
-        for key, member in zip(keys, self.members, strict=True):
+        for user in users:
+            key = _input_key(user)
             if key not in computed:
-                spec = member.card["input"]
+                spec = user.card["input"]
                 computed[key] = inputs_of(spec["kind"])(items, spec=spec, n_jobs=n_jobs)
+        return computed
+
+    def _weighted_mean(self, computed: dict) -> tuple[np.ndarray, list[str]]:
+        """(n_items, n_classes) uncalibrated weighted-mean probabilities of the members from ``computed``
+        (``_member_inputs``; NaN where a member cannot use an item) and each item's first reason ("" when usable)."""
         per_item = zip(*(spec_reasons for _, spec_reasons in computed.values()), strict=True)
         reasons = [next((reason for reason in found if reason), "") for found in per_item]
+        n_items = len(reasons)
         weights = np.asarray(self.weights) / np.sum(self.weights)
-        weighted = np.zeros((len(items), len(self.classes)))
-        for key, member, weight in zip(keys, self.members, weights, strict=True):
-            inputs, member_reasons = computed[key]
-            rows = np.full((len(items), len(self.classes)), np.nan)  # NaN where this member cannot use an item
+        weighted = np.zeros((n_items, len(self.classes)))
+        for member, weight in zip(self.members, weights, strict=True):
+            inputs, member_reasons = computed[_input_key(member)]
+            rows = np.full((n_items, len(self.classes)), np.nan)  # NaN where this member cannot use an item
             if len(inputs):
                 rows[[not reason for reason in member_reasons]] = member.probabilities(inputs)
             weighted += weight * rows
         return weighted, reasons
+
+
+def _input_key(predictor) -> str:
+    """A predictor's input spec as a key: predictors with equal keys read the same inputs."""
+    return json.dumps(predictor.card["input"], sort_keys=True)
 
 
 def save_ensemble(
