@@ -5,7 +5,8 @@ a tense one as angry). The mean posterior ``q`` (n_classes,) over k enrolment cl
 when the clips span the emotions the way the training speakers' clips did (RAVDESS: every actor records every
 emotion); each of the voice's other clips then gets ``p / q**strength``, renormalised. ``strength`` 0 leaves the
 model unchanged; ``cross_fitted_normalisation`` chooses it for each fold on the other folds' speakers only. A voice
-enrolled with clips of one emotion is pushed away from that emotion: notebook 06 measures how much.
+enrolled with clips of one emotion is pushed away from that emotion: notebook 06 measures how much. Which clips
+were drawn moves the score too; ``normalisation_over_draws`` repeats the whole procedure over several draws.
 """
 
 from collections.abc import Sequence
@@ -18,7 +19,14 @@ from ser_utils.evaluation.metrics import score
 from ser_utils.evaluation.protocol import enrolment_split
 from ser_utils.evaluation.results import adaptation_label
 
-__all__ = ["STRENGTHS", "normalise_posteriors", "enrolled_predictions", "cross_fitted_normalisation", "setting_for"]
+__all__ = [
+    "STRENGTHS",
+    "normalise_posteriors",
+    "enrolled_predictions",
+    "cross_fitted_normalisation",
+    "normalisation_over_draws",
+    "setting_for",
+]
 
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)  # exponents of the mean enrolment posterior tried on other folds
 
@@ -108,6 +116,33 @@ def cross_fitted_normalisation(
                 chosen.loc[~others] = adapted[best].loc[~others]
         results[adaptation_label(n_clips)] = chosen
     return results, pd.DataFrame(choices)
+
+
+def normalisation_over_draws(
+    predictions: pd.DataFrame,
+    *,
+    classes,
+    enrol_sizes: Sequence[int],
+    strengths: Sequence[float] = STRENGTHS,
+    seeds: Sequence[int],
+) -> pd.DataFrame:
+    """``cross_fitted_normalisation`` of out-of-fold ``predictions`` repeated with each of ``seeds`` drawing the
+    enrolment clips (every fold's strength re-chosen on the other folds for each draw): how much a reported
+    ``enrol-<k>`` score owes to which clips were drawn. ``enrol_sizes``: k ≥ 1 (every clip draws nothing).
+    Returns one row per seed and k: seed, n_clips, n (clips scored), wa, uar, macro_f1.
+    """
+    if not seeds or any(k is None or k < 1 for k in enrol_sizes):
+        raise ValueError(f"need at least one seed and enrolment sizes >= 1; got {seeds}, {enrol_sizes}")
+    rows = []
+    for seed in seeds:
+        adapted, _ = cross_fitted_normalisation(
+            predictions, classes=classes, enrol_sizes=enrol_sizes, strengths=strengths, seed=seed
+        )
+        for n_clips in enrol_sizes:
+            table = adapted[adaptation_label(n_clips)]
+            scores = score(table["y_true"], table["y_pred"], labels=classes)
+            rows.append({"seed": seed, "n_clips": n_clips, "n": len(table), **scores})
+    return pd.DataFrame(rows)
 
 
 def setting_for(settings: dict, n_clips: int) -> float:

@@ -161,6 +161,7 @@ class EvaluationConfig:
     enrol_sizes: tuple[int | None, ...]  # unlabelled clips per test speaker the ensemble adapts with; None: all
     enrol_strengths: tuple[float, ...]  # posterior-normalisation strengths tried; each fold's choice is cross-fitted
     enrol_blend_model: str | None  # notebook 03's speaker-adaptive model blended into the enrolled ensemble; None: none
+    enrol_draws: int  # random enrolment draws the normalisation is repeated over (the spread a draw causes)
     n_jobs: int
     seed: int
 
@@ -169,6 +170,8 @@ class EvaluationConfig:
             raise ValueError(f"need ensemble_models and ensemble_rounds, each round count >= 1; got {self}")
         if any(k is not None and k < 1 for k in self.enrol_sizes) or min(self.enrol_strengths, default=-1) < 0:
             raise ValueError(f"need enrol_sizes >= 1 (None: all) and enrol_strengths >= 0, not empty; got {self}")
+        if self.enrol_draws < 1:
+            raise ValueError(f"need enrol_draws >= 1; got {self.enrol_draws}")
         if self.n_resamples < 100 or not 0.5 < self.confidence < 1:
             raise ValueError(f"need n_resamples >= 100 and 0.5 < confidence < 1; got {self}")
         if min(self.n_bins, self.top_models, self.n_jobs) < 1 or self.n_val_speakers < 0:

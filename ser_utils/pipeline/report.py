@@ -299,6 +299,16 @@ def _results_notes(outputs_dir: Path) -> list[str]:
             f"{_pct(enrolled['uar'])} UAR with {enrolled['adaptation'].removeprefix(ENROL_PREFIX)} clips "
             "(notebooks 03 and 06 draw the curve against k)."
         )
+        draws_path = outputs_dir / "06_enrolment_draws.csv"
+        if draws_path.is_file():
+            draws = pd.read_csv(draws_path)
+            spread = draws[draws["n_clips"].eq(int(enrolled["adaptation"].removeprefix(ENROL_PREFIX)))]["uar"]
+            if len(spread):
+                notes.append(
+                    f"That score is one random draw of enrolment clips; over {len(spread)} draws, the ensemble's "
+                    f"normalisation alone scores {_pct(spread.mean())} UAR on average ({_pct(spread.min())} to "
+                    f"{_pct(spread.max())}; `06_enrolment_draws.csv`)."
+                )
     durations_path = outputs_dir / "durations.csv"
     if durations_path.is_file():
         durations = pd.read_csv(durations_path).dropna(subset=["seconds"])

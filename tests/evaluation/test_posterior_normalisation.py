@@ -8,6 +8,7 @@ from ser_utils.evaluation.fusion import ALL_FOLDS
 from ser_utils.evaluation.posterior_normalisation import (
     cross_fitted_normalisation,
     enrolled_predictions,
+    normalisation_over_draws,
     normalise_posteriors,
     setting_for,
 )
@@ -92,6 +93,25 @@ def test_a_fold_whose_neighbours_show_no_bias_keeps_its_outputs():
     predictions["prob_happy"] = 1 - predictions["prob_sad"]
     _, choices = cross_fitted_normalisation(predictions, classes=CLASSES, enrol_sizes=[4], strengths=[0.0, 1.0], seed=0)
     assert choices.set_index("fold").loc["fold1", "strength"] == 0.0  # ties go to the weaker strength
+
+
+def test_each_draw_repeats_the_cross_fitted_procedure_with_its_own_enrolment_clips():
+    predictions = _biased_predictions(n_speakers=6)
+    predictions.loc[predictions.index % 3 == 0, ["prob_happy", "prob_sad"]] = [0.5, 0.5]  # clips that follow the draw
+    draws = normalisation_over_draws(
+        predictions, classes=CLASSES, enrol_sizes=[2, 4], strengths=[0.0, 1.0], seeds=[0, 1]
+    )
+    assert list(zip(draws["seed"], draws["n_clips"], strict=True)) == [(0, 2), (0, 4), (1, 2), (1, 4)]
+    assert (draws["n"] == len(predictions) - 6 * draws["n_clips"]).all(), "enrolment clips are left out"
+    for row in draws.itertuples():
+        adapted, _ = cross_fitted_normalisation(
+            predictions, classes=CLASSES, enrol_sizes=[row.n_clips], strengths=[0.0, 1.0], seed=row.seed
+        )
+        table = adapted[f"enrol-{row.n_clips}"]
+        assert row.uar == pytest.approx((table["y_pred"] == table["y_true"]).groupby(table["y_true"]).mean().mean())
+    assert draws.groupby("n_clips")["wa"].nunique().max() == 2, "another draw scores other clips"
+    with pytest.raises(ValueError, match="sizes"):
+        normalisation_over_draws(predictions, classes=CLASSES, enrol_sizes=[None], seeds=[0])
 
 
 def test_a_deployed_model_uses_the_strength_of_the_largest_enrolment_it_has():

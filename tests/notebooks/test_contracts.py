@@ -234,6 +234,10 @@ def test_06_every_model_gets_intervals_calibration_and_fairness(run):
     member = ensemble["posterior_normalisation"]["adaptive_member"]
     assert (ws.artifacts_dir / "ensemble" / member["model_dir"] / "model_card.json").is_file()
     assert set(member["weights"]) == set(strengths), "predict --enrol blends at every size scored"
+    draws = table(ws, "06_enrolment_draws", started)  # normalisation alone, repeated over enrolment draws
+    assert draws.groupby("n_clips")["seed"].nunique().eq(3).all(), "the quick profile's ENROL_DRAWS"
+    assert set(f"enrol-{k}" for k in draws["n_clips"]) == set(adapted["adaptation"])
+    assert draws[["wa", "uar"]].stack().between(0, 1).all() and (draws["n"] < pooled.loc["none", "n_test"]).all()
     stress = table(ws, "06_enrolment_stress", started)
     assert stress[["uar", "labelled_as_it", "labelled_as_it_unadapted"]].stack().between(0, 1).all()
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ser_utils.pipeline import report
-from ser_utils.pipeline.speed_report import FEATURES_FILE, INFERENCE_FILE, SPEED_MARKERS, speed_markdown
+from ser_utils.pipeline.speed_report import FEATURES_FILE, INFERENCE_FILE, SPEED_MARKERS, TRAINING_FILE, speed_markdown
 
 HONEST = "speaker-2fold"
 
@@ -121,6 +121,12 @@ def test_speed_section_reads_the_benchmark_files(tmp_path):
     text = speed_markdown(tmp_path, run_name="toy", root=tmp_path.parent)
     assert "cold extraction 10.3× the seeds' per-file loop" in text and "warm re-run 300× faster" in text
     assert "| decode | 3.5 |" in text and "| svm | 12 | 0.0123 |" in text
+    assert "Training: not measured for this run" in text
+    training = {"family": ["cnn_lstm"], "setting": ["2 side by side"], "s_per_epoch": [1.234], "threads": [1]}
+    pd.DataFrame({**training, "throughput_vs_1_thread": [1.456]}).to_csv(tmp_path / TRAINING_FILE, index=False)
+    text = speed_markdown(tmp_path, run_name="toy", root=tmp_path.parent)
+    assert "| family | setting | s per epoch | epochs per second vs 1 thread |" in text
+    assert "| cnn_lstm | 2 side by side | 1.23 | 1.46 |" in text and "Training: not measured" not in text
 
 
 def test_update_readme_without_markers_raises(outputs, tmp_path):
@@ -177,5 +183,10 @@ def test_readme_notes_name_the_best_model_adapted_from_at_most_16_clips(outputs)
     pd.concat([results, *enrolled]).to_csv(outputs / "results.csv", index=False)
     notes = " ".join(report._results_notes(outputs))
     assert "reaches 68.0 WA / 69.0 UAR with 16 clips" in notes  # enrol-32 is past the 16-clip budget
+    assert "06_enrolment_draws.csv" not in notes, "no spread claimed without the draws table"
+    draws = pd.DataFrame({"seed": [0, 1, 2, 0], "n_clips": [16, 16, 16, 4], "uar": [0.69, 0.67, 0.71, 0.5]})
+    draws.to_csv(outputs / "06_enrolment_draws.csv", index=False)
+    notes = " ".join(report._results_notes(outputs))
+    assert "over 3 draws, the ensemble's normalisation alone scores 69.0 UAR on average (67.0 to 71.0" in notes
     table, _ = report.headline_table(outputs)
     assert "ensemble" not in set(table["model"]), "enrolment rows stay out of the zero-shot table"
