@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from ser_utils.pipeline.runner import data_dir_parameter, notebook_order, profile_parameters
@@ -27,6 +29,8 @@ def test_every_notebook_has_a_parameters_cell_and_no_outputs():
         assert len(tagged) == 1, path.name
         assert "DATA_DIR = None" in tagged[0].source, path.name
         assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), path.name
+        ids = [cell.get("id") for cell in json.loads(path.read_text())["cells"]]  # raw: nbformat.read fills them in
+        assert all(ids) and len(set(ids)) == len(ids), f"{path.name}: every cell needs its own id"
 
 
 def test_profiles_override_only_known_parameters():
