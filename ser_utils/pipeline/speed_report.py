@@ -47,12 +47,8 @@ def speed_markdown(outputs_dir: Path, *, run_name: str, root: Path) -> str:
         f"{os.path.relpath(outputs_dir, root)}/{{{FEATURES_FILE},{INFERENCE_FILE},{TRAINING_FILE}}}; regenerate, "
         "do not edit -->"
     )
-    sections = [
-        _features_lines(outputs_dir / FEATURES_FILE),
-        _inference_lines(outputs_dir),
-        _training_lines(outputs_dir),
-    ]
-    return "\n".join([note, *sections[0], "", *sections[1], "", *sections[2]])
+    blocks = [_features_lines(outputs_dir / FEATURES_FILE), _inference_lines(outputs_dir), _training_lines(outputs_dir)]
+    return note + "\n" + "\n\n".join("\n".join(lines) for lines in blocks)
 
 
 def _features_lines(path: Path) -> list[str]:
