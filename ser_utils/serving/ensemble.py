@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ser_utils.audio.loading import expand_audio_paths
 from ser_utils.evaluation.adaptive_blend import blend_probabilities
 from ser_utils.evaluation.calibration import apply_temperature
 from ser_utils.evaluation.posterior_normalisation import normalise_posteriors, setting_for
@@ -34,6 +33,7 @@ from ser_utils.serving.predictor import (
     input_function,
     load_predictor,
     prediction_table,
+    require_usable_enrolment,
     window_function,
 )
 
@@ -72,11 +72,8 @@ class EnsemblePredictor(CardProperties):
         if enrol is not None:
             enrolled = self._enrolment_inputs(enrol, users, n_jobs=n_jobs)
             enrolment, enrol_reasons = self._weighted_mean(enrolled)
+            require_usable_enrolment(enrol_reasons)
             enrolment = enrolment[[not reason for reason in enrol_reasons]]
-            if len(enrolment) == 0:
-                raise ValueError(
-                    f"no usable enrolment clip among {len(enrol_reasons)} files ({'; '.join(set(enrol_reasons))})"
-                )
             section = self.card["posterior_normalisation"]
             strength = setting_for(section["strengths"], len(enrolment))
             probabilities = normalise_posteriors(probabilities, enrolment, strength=strength)
@@ -96,9 +93,7 @@ class EnsemblePredictor(CardProperties):
             raise ValueError(
                 f"ensemble {self.card.get('name')!r} has no posterior normalisation for enrolment; rerun notebook 06"
             )
-        paths = [str(path) for path in expand_audio_paths(enrol)]
-        if not paths:
-            raise ValueError("no enrolment audio files given (folders are searched for their audio files)")
+        paths = audio_file_list(enrol, what="enrolment audio")
         return self._member_inputs(input_function, paths, users, n_jobs=max(1, min(n_jobs, len(paths))))
 
     def _adaptive_probabilities(self, computed: dict, enrolled: dict, n_items: int) -> np.ndarray:
@@ -106,11 +101,7 @@ class EnsemblePredictor(CardProperties):
         mean of its usable enrolment inputs (NaN rows where it cannot use an item)."""
         member = self.adaptive_member
         offset = speaker_offset(enrolled[_input_key(member)][0], prior=member.speaker_prior)
-        inputs, reasons = computed[_input_key(member)]
-        rows = np.full((n_items, len(self.classes)), np.nan)
-        if len(inputs):
-            rows[[not reason for reason in reasons]] = member.probabilities(inputs, offset=offset)
-        return rows
+        return _member_rows(member, computed, n_items=n_items, offset=offset)
 
     def predict_waveforms(self, waveforms: list[np.ndarray], *, n_jobs: int = 1) -> tuple[np.ndarray, list[str]]:
         """``Predictor.predict_waveforms`` for the ensemble: (n, n_classes) probabilities, NaN rows for waveforms
@@ -143,12 +134,18 @@ class EnsemblePredictor(CardProperties):
         weights = np.asarray(self.weights) / np.sum(self.weights)
         weighted = np.zeros((n_items, len(self.classes)))
         for member, weight in zip(self.members, weights, strict=True):
-            inputs, member_reasons = computed[_input_key(member)]
-            rows = np.full((n_items, len(self.classes)), np.nan)  # NaN where this member cannot use an item
-            if len(inputs):
-                rows[[not reason for reason in member_reasons]] = member.probabilities(inputs)
-            weighted += weight * rows
+            weighted += weight * _member_rows(member, computed, n_items=n_items)
         return weighted, reasons
+
+
+def _member_rows(member, computed: dict, *, n_items: int, offset: np.ndarray | None = None) -> np.ndarray:
+    """(n_items, n_classes) probabilities of ``member`` on its inputs in ``computed`` (``_member_inputs``), NaN
+    where it cannot use an item; ``offset``: a speaker-adaptive member's enrolment centring."""
+    inputs, reasons = computed[_input_key(member)]
+    rows = np.full((n_items, len(member.classes)), np.nan)
+    if len(inputs):
+        rows[[not reason for reason in reasons]] = member.probabilities(inputs, offset=offset)
+    return rows
 
 
 def _input_key(predictor) -> str:

@@ -50,6 +50,7 @@ __all__ = [
     "waveform_window_inputs",
     "load_predictor",
     "audio_file_list",
+    "require_usable_enrolment",
     "prediction_table",
 ]
 
@@ -104,13 +105,10 @@ class Predictor(CardProperties):
         prior = self.speaker_prior
         if prior is None:
             raise ValueError(f"model {self.card.get('name')!r} is not speaker-adaptive (its card has no adaptation)")
-        paths = [str(path) for path in expand_audio_paths(paths)]
-        if not paths:
-            raise ValueError("no enrolment audio files given (folders are searched for their audio files)")
+        paths = audio_file_list(paths, what="enrolment audio")
         make_inputs = input_function(self.card["input"]["kind"])
         inputs, reasons = make_inputs(paths, spec=self.card["input"], n_jobs=max(1, min(n_jobs, len(paths))))
-        if len(inputs) == 0:
-            raise ValueError(f"no usable enrolment clip among {len(paths)} files ({'; '.join(set(reasons))})")
+        require_usable_enrolment(reasons)
         return speaker_offset(inputs, prior=prior), len(inputs)
 
     def predict_files(
@@ -295,12 +293,19 @@ def _window_features(waveform: np.ndarray, configs: dict) -> tuple[np.ndarray | 
     return np.concatenate(blocks, axis=-1), ""
 
 
-def audio_file_list(paths: Iterable[Path | str]) -> list[str]:
-    """The files ``paths`` name, folders expanded (``audio.loading.expand_audio_paths``); ValueError when none."""
+def audio_file_list(paths: Iterable[Path | str], *, what: str = "audio") -> list[str]:
+    """The files ``paths`` name, folders expanded (``audio.loading.expand_audio_paths``); ValueError naming
+    ``what`` files when there are none."""
     paths = [str(path) for path in expand_audio_paths(paths)]
     if not paths:
-        raise ValueError("no audio files given (folders are searched for their audio files)")
+        raise ValueError(f"no {what} files given (folders are searched for their audio files)")
     return paths
+
+
+def require_usable_enrolment(reasons: list[str]) -> None:
+    """ValueError naming why when no enrolment file was usable (each of ``reasons`` non-empty)."""
+    if all(reasons):
+        raise ValueError(f"no usable enrolment clip among {len(reasons)} files ({'; '.join(set(reasons))})")
 
 
 def prediction_table(
