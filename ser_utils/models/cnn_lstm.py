@@ -164,7 +164,7 @@ def train_cnn_lstm(
     Labels are integer class indices (n,) and (m,); the validation speakers only steer early stopping and
     the learning rate, and are never augmented. Band statistics come from ``x_train`` only (after clip-mean
     removal when ``settings.remove_clip_mean``). Each seed
-    ``seed + k`` (k < ``settings.n_seeds``) writes its best checkpoint to ``<work_dir>/seed<k>/``; all
+    ``seed + k`` (k < ``settings.n_seeds``) logs its epochs to ``<work_dir>/seed<k>/``; all
     per-epoch logs (with a ``seed`` column, ``epoch_seconds`` timing) go to ``<work_dir>/training_history.csv``.
     Returns one model (the seeds' average when there are several). Fits the experiment-loop contract.
     """

@@ -85,8 +85,8 @@ def train_mlp(
     ``learning_rate``), fit it with early stopping on ``x_val`` (m, d) and return the model holding its
     best-validation-loss weights.
 
-    Labels are integer class indices (n,) and (m,). Writes ``model.keras`` (best checkpoint) and
-    ``training_history.csv`` to ``work_dir``. Fits the experiment loop's training-function contract.
+    Labels are integer class indices (n,) and (m,). Writes ``training_history.csv`` to
+    ``work_dir``. Fits the experiment loop's training-function contract.
     """
     if variant not in MLP_VARIANTS:
         raise ValueError(f"variant must be one of {MLP_VARIANTS}, got {variant!r}")

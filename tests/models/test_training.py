@@ -74,7 +74,7 @@ def test_cpu_uses_default_strategy_and_float32():
         keras.mixed_precision.set_global_policy("float32")
 
 
-def test_fit_model_writes_checkpoint_and_history_with_epoch_seconds(tmp_path, capsys):
+def test_fit_model_writes_history_with_epoch_seconds(tmp_path, capsys):
     keras.utils.set_random_seed(0)
     x = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
     y = (x[:, 0] > 0).astype(int)
@@ -97,8 +97,34 @@ def test_fit_model_writes_checkpoint_and_history_with_epoch_seconds(tmp_path, ca
     logged = pd.read_csv(tmp_path / HISTORY_FILE)
     assert {"loss", "val_loss", "epoch_seconds"} <= set(logged.columns)
     assert (logged["epoch_seconds"] > 0).all()
-    assert (tmp_path / "model.keras").is_file()
+    assert list(tmp_path.glob("*.keras")) == []  # no checkpoint files: the caller saves the finished model
     assert "tiny epoch 2:" in capsys.readouterr().out
+
+
+def test_fit_model_ends_with_the_weights_of_the_best_validation_epoch(tmp_path):
+    # Validation labels are the training labels flipped: the better the model fits, the worse its validation
+    # loss, so the best epoch is the first and training runs on to the end without stopping early.
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int)
+    inputs = keras.Input(shape=(3,))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+    compile_classifier(model, learning_rate=0.1)
+    val = make_dataset(x, 1 - y, batch_size=64)
+    history = fit_model(
+        model,
+        train=make_dataset(x, y, batch_size=16, shuffle=True, seed=0),
+        val=val,
+        epochs=6,
+        train_labels=y,
+        n_classes=2,
+        work_dir=tmp_path,
+        patience=10,
+    )
+    assert len(history) == 6 and history["val_loss"].idxmin() == 0
+    assert history["val_loss"].iloc[-1] > history["val_loss"].iloc[0] + 0.1
+    final_loss = model.evaluate(val, verbose=0)[0]
+    assert final_loss == pytest.approx(history["val_loss"].iloc[0], rel=1e-4)
 
 
 def test_epoch_timer_measures_the_epoch_it_brackets():
