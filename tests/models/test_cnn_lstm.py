@@ -76,9 +76,7 @@ def test_training_writes_logs_and_averages_seeds(data, tmp_path):
     )
     history = pd.read_csv(tmp_path / "training_history.csv")
     assert sorted(history["seed"]) == [3, 4] and (history["epoch_seconds"] > 0).all()
-    assert (tmp_path / "seed3" / "training_history.csv").is_file() and (
-        tmp_path / "seed4" / "training_history.csv"
-    ).is_file()
+    assert all((tmp_path / f"seed{k}" / "training_history.csv").is_file() for k in (3, 4))
     members = [layer for layer in model.layers if isinstance(layer, keras.Model)]
     expected = np.mean([member.predict(features, verbose=0) for member in members], axis=0)
     np.testing.assert_allclose(model.predict(features, verbose=0), expected, rtol=1e-5)
