@@ -74,13 +74,17 @@ def test_cpu_uses_default_strategy_and_float32():
         keras.mixed_precision.set_global_policy("float32")
 
 
-def test_fit_model_writes_history_with_epoch_seconds(tmp_path, capsys):
+def _tiny_problem(n: int, *, learning_rate: float):
+    """(x (n, 3), labels: is x[:, 0] > 0, a compiled seeded softmax-regression model)."""
     keras.utils.set_random_seed(0)
-    x = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
-    y = (x[:, 0] > 0).astype(int)
+    x = np.random.default_rng(0).normal(size=(n, 3)).astype(np.float32)
     inputs = keras.Input(shape=(3,))
     model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
-    compile_classifier(model, learning_rate=1e-3)
+    return x, (x[:, 0] > 0).astype(int), compile_classifier(model, learning_rate=learning_rate)
+
+
+def test_fit_model_writes_history_with_epoch_seconds(tmp_path, capsys):
+    x, y, model = _tiny_problem(16, learning_rate=1e-3)
     history = fit_model(
         model,
         train=make_dataset(x, y, batch_size=8, shuffle=True, seed=0),
@@ -104,12 +108,7 @@ def test_fit_model_writes_history_with_epoch_seconds(tmp_path, capsys):
 def test_fit_model_ends_with_the_weights_of_the_best_validation_epoch(tmp_path):
     # Validation labels are the training labels flipped: the better the model fits, the worse its validation
     # loss, so the best epoch is the first and training runs on to the end without stopping early.
-    keras.utils.set_random_seed(0)
-    x = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
-    y = (x[:, 0] > 0).astype(int)
-    inputs = keras.Input(shape=(3,))
-    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
-    compile_classifier(model, learning_rate=0.1)
+    x, y, model = _tiny_problem(64, learning_rate=0.1)
     val = make_dataset(x, 1 - y, batch_size=64)
     history = fit_model(
         model,
