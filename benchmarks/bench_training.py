@@ -9,7 +9,9 @@ trunk activations for the fine-tuned top block, tabular features for the MLP. Se
 - ``2 threads``: one training alone on two;
 - ``2 side by side``: two trainings at once in two worker processes of one thread each
   (``experiment.train_side_by_side``, as the notebooks train folds), seconds per epoch of each;
-- ``bf16``: one thread under Keras's ``mixed_bfloat16`` policy (fast only on CPUs with bfloat16 units).
+- ``bf16``: one thread under Keras's ``mixed_bfloat16`` policy (fast only on CPUs with bfloat16 units);
+- ``bf16, 2 side by side``: two bfloat16 trainings at once, as notebook 05 fine-tunes its folds on such CPUs
+  (``FINETUNE_PRECISION="auto"``).
 
 ``s_per_epoch`` is the median over epochs after the first (which traces the graph); ``epochs_per_s`` is the
 machine's throughput in that setting (side by side: both trainings together). Writes ``<out>/bench_training.csv``
@@ -37,10 +39,11 @@ SETTINGS = {  # name: (TensorFlow threads per training, trainings side by side, 
     "2 threads": (2, 1, "float32"),
     "2 side by side": (1, 2, "float32"),
     "bf16": (1, 1, "mixed_bfloat16"),
+    "bf16, 2 side by side": (1, 2, "mixed_bfloat16"),
 }
 FAMILIES = {
     "cnn_lstm": tuple(SETTINGS),
-    "yamnet_finetune": ("1 thread", "2 side by side", "bf16"),
+    "yamnet_finetune": ("1 thread", "2 side by side", "bf16", "bf16, 2 side by side"),
     "mlp_tuned": ("1 thread", "2 side by side"),
 }
 
@@ -86,8 +89,8 @@ def _measure(family: str, setting: str, *, epochs: int) -> dict:
 
     if side_by_side == 1:
         limit_threads(threads)  # side by side, each worker takes (cores // 2) threads itself
-    keras.mixed_precision.set_global_policy(precision)
-    train_fn, shape = _family(family, epochs=epochs)
+    keras.mixed_precision.set_global_policy(precision)  # this process; the fine-tuning also gets it as an argument
+    train_fn, shape = _family(family, epochs=epochs, precision=precision)
     rng = np.random.default_rng(0)
     data = (
         _inputs(family, (N_TRAIN, *shape), rng),
@@ -113,8 +116,9 @@ def _measure(family: str, setting: str, *, epochs: int) -> dict:
     }
 
 
-def _family(family: str, *, epochs: int):
-    """(training function of the experiment-loop contract, input shape per example) of a family."""
+def _family(family: str, *, epochs: int, precision: str):
+    """(training function of the experiment-loop contract, input shape per example) of a family; the YAMNet
+    fine-tuning takes ``precision`` as its own argument, so that worker processes train under it too."""
     if family == "cnn_lstm":
         from ser_utils.models.cnn_lstm import CnnLstmSettings, train_cnn_lstm
 
@@ -134,6 +138,7 @@ def _family(family: str, *, epochs: int):
             head_learning_rate=1e-3,
             learning_rate=1e-4,
             patience=epochs,
+            precision=precision,
         )
         return train_fn, (config.n_frames, trunk_shape(frozen_blocks=config.frozen_blocks)[2])
     from ser_utils.models.dense_mlp import train_mlp

@@ -2,6 +2,7 @@
 weights, callbacks. Builders return uncompiled models; every training function compiles with
 ``compile_classifier``."""
 
+import contextlib
 import os
 import time
 from functools import lru_cache
@@ -18,6 +19,10 @@ __all__ = [
     "HISTORY_FILE",
     "distribution_strategy",
     "configure_precision",
+    "PRECISIONS",
+    "cpu_has_bfloat16",
+    "training_policy",
+    "dtype_policy",
     "compile_classifier",
     "class_weights",
     "make_dataset",
@@ -74,6 +79,46 @@ def configure_precision() -> str:
     policy = "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
     keras.mixed_precision.set_global_policy(policy)
     return policy
+
+
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+
+
+@lru_cache(maxsize=1)
+def cpu_has_bfloat16() -> bool:
+    """Whether this CPU has bfloat16 arithmetic units (x86 AVX512-BF16 or AMX, as Linux lists them in
+    ``/proc/cpuinfo``); False where that file does not exist. Without them bfloat16 is emulated and slow."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def training_policy(precision: str) -> str:
+    """The Keras dtype policy one training uses for ``precision`` (one of PRECISIONS).
+
+    ``auto``: ``mixed_float16`` on a GPU, ``mixed_bfloat16`` on a CPU with bfloat16 units (``cpu_has_bfloat16``),
+    ``float32`` otherwise; any other value names the policy itself.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
+    if precision != "auto":
+        return precision
+    if tf.config.list_physical_devices("GPU"):
+        return "mixed_float16"
+    return "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
+
+
+@contextlib.contextmanager
+def dtype_policy(policy: str):
+    """Build layers under Keras's global dtype ``policy`` inside the block; the previous policy returns after."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def compile_classifier(

@@ -41,7 +41,14 @@ from ser_utils.features.yamnet import (
     window_samples,
     yamnet_backbone,
 )
-from ser_utils.models.training import compile_classifier, distribution_strategy, fit_model, make_dataset
+from ser_utils.models.training import (
+    compile_classifier,
+    distribution_strategy,
+    dtype_policy,
+    fit_model,
+    make_dataset,
+    training_policy,
+)
 from ser_utils.yamnet.network import build_waveform_model
 
 __all__ = [
@@ -114,6 +121,7 @@ def train_finetune(
     learning_rate: float,
     patience: int,
     seed: int,
+    precision: str = "float32",
 ) -> keras.Model:
     """Fit ``build_finetune_classifier`` on trunk activations (n, frames, channels) with integer labels (n,).
 
@@ -123,13 +131,17 @@ def train_finetune(
     of the cost. Logged in ``<work_dir>/warmup/``. Phase 2 (``epochs``): the top blocks and head together at
     ``learning_rate`` (Adam), logged in ``work_dir``. Both phases use balanced class weights and stop early on
     ``x_val`` (validation speakers only), keeping the best weights. The head's dropout is the builder's.
+    ``precision`` (``training.PRECISIONS``; ``auto``: bfloat16 on a CPU with bfloat16 units, where it trains about
+    1.5x faster) is the arithmetic of both phases; the returned model computes in float32 either way (the trained
+    weights, which mixed precision keeps in float32, copied into a float32 build).
     Fits the experiment loop's training-function contract (bind ``config`` and the knobs with
     ``functools.partial``).
     """
     if len(x_val) == 0:
         raise ValueError("fine-tuning stops early on validation clips; give the fold validation speakers")
     strategy = distribution_strategy()
-    with strategy.scope():
+    policy = training_policy(precision)
+    with dtype_policy(policy), strategy.scope():
         model = build_finetune_classifier(config=config, n_classes=n_classes)
     fit = {"train_labels": y_train, "n_classes": n_classes, "patience": patience}
     if warmup_epochs:
@@ -159,7 +171,14 @@ def train_finetune(
         label=f"fine-tune, blocks {config.frozen_blocks + 1}+ and head",
         **fit,
     )
-    return model
+    if policy == "float32":
+        return model
+    with dtype_policy("float32"), strategy.scope():
+        full_precision = compile_classifier(
+            build_finetune_classifier(config=config, n_classes=n_classes), learning_rate=learning_rate
+        )
+    full_precision.set_weights(model.get_weights())
+    return full_precision
 
 
 def waveform_classifier(classifier: keras.Model, *, config: YamnetTrunkConfig) -> keras.Model:

@@ -107,6 +107,7 @@ class TransferConfig:
     warmup_epochs: int
     finetune_epochs: int
     finetune_blocks: int
+    finetune_precision: str
     n_patches: int
     learning_rate: float
     head_learning_rate: float
@@ -129,6 +130,10 @@ class TransferConfig:
             raise ValueError(f"learning rates must be > 0; got {self}")
         if not 0 <= self.min_class_score < 1:
             raise ValueError(f"min_class_score is an AudioSet score in [0, 1); got {self.min_class_score}")
+        from ser_utils.models.training import PRECISIONS  # TensorFlow loads only with this config
+
+        if self.finetune_precision not in PRECISIONS:
+            raise ValueError(f"finetune_precision must be one of {PRECISIONS}; got {self.finetune_precision!r}")
         n_blocks = _yamnet_blocks()
         if not 1 <= self.finetune_blocks < n_blocks:
             raise ValueError(

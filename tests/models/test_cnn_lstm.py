@@ -11,11 +11,13 @@ from ser_utils.models.logmel_input import (
     NO_AUGMENTATION,
     Augmentation,
     add_noise_floor,
+    augment_batch,
     fit_band_normalizer,
     logmel_dataset,
     mask_frequency,
     mask_time,
     mixup_batch,
+    roll_time,
     stretch_axis,
 )
 from ser_utils.models.training import compile_classifier
@@ -125,49 +127,103 @@ def test_normalizer_is_fitted_per_band_on_training_data(data):
     np.testing.assert_allclose(normalized.std(axis=(0, 1)), 1.0, atol=1e-2)
 
 
-def test_time_mask_fills_whole_frames_only():
-    ones = tf.ones([N_FRAMES, N_MELS])
+def test_time_masks_fill_whole_frames_only_with_each_examples_own_runs():
+    ones = tf.ones([8, N_FRAMES, N_MELS])
     masked = mask_time(ones, n_masks=2, max_width=6, fill=0.0, seed=tf.constant([1, 2], tf.int64)).numpy()
-    zero_frames = np.flatnonzero((masked == 0).all(axis=1))
     assert set(np.unique(masked)) <= {0.0, 1.0}
-    assert np.array_equal(masked == 0, np.isin(np.arange(N_FRAMES), zero_frames)[:, None].repeat(N_MELS, 1))
-    assert 0 < len(zero_frames) <= 2 * 6
+    runs = []
+    for example in masked:
+        zero_frames = np.flatnonzero((example == 0).all(axis=1))
+        assert np.array_equal(example == 0, np.isin(np.arange(N_FRAMES), zero_frames)[:, None].repeat(N_MELS, 1))
+        assert len(zero_frames) <= 2 * 6
+        runs.append(tuple(zero_frames))
+    assert len(set(runs)) > 1 and any(runs)  # the examples draw their own masks
 
 
 def test_frequency_mask_fills_whole_bands_only():
-    ones = tf.ones([N_FRAMES, N_MELS])
+    ones = tf.ones([8, N_FRAMES, N_MELS])
     masked = mask_frequency(ones, n_masks=1, max_width=5, fill=-1.0, seed=tf.constant([3, 4], tf.int64)).numpy()
-    masked_bands = np.flatnonzero((masked == -1).all(axis=0))
-    assert np.array_equal(masked == -1, np.isin(np.arange(N_MELS), masked_bands)[None, :].repeat(N_FRAMES, 0))
-    assert 0 < len(masked_bands) <= 5
-    assert np.array_equal(np.diff(masked_bands), np.ones(len(masked_bands) - 1))  # one contiguous run
+    for example in masked:
+        masked_bands = np.flatnonzero((example == -1).all(axis=0))
+        assert np.array_equal(example == -1, np.isin(np.arange(N_MELS), masked_bands)[None, :].repeat(N_FRAMES, 0))
+        assert len(masked_bands) <= 5
+        assert np.array_equal(np.diff(masked_bands), np.ones(max(len(masked_bands) - 1, 0)))  # one contiguous run
+    assert (masked == -1).any()
 
 
 def test_masks_with_zero_count_are_identity():
-    values = tf.random.normal([N_FRAMES, N_MELS])
+    values = tf.random.normal([2, N_FRAMES, N_MELS])
     same = mask_time(values, n_masks=0, max_width=6, fill=0.0, seed=tf.constant([0, 0], tf.int64))
     assert np.array_equal(same.numpy(), values.numpy())
 
 
 def test_stretch_keeps_shape_and_moves_a_peak():
-    ramp = tf.constant(np.tile(np.arange(N_MELS, dtype=np.float32), (N_FRAMES, 1)))
-    assert np.allclose(stretch_axis(ramp, axis=1, factor=1.0).numpy(), ramp.numpy())
-    peak = np.zeros((N_FRAMES, N_MELS), np.float32)
-    peak[:, 4] = 1.0
-    warped = stretch_axis(tf.constant(peak), axis=1, factor=2.0).numpy()
-    assert warped.shape == (N_FRAMES, N_MELS)
-    assert warped[0].argmax() in (8, 9)  # band 4 of the lower half lands near band 8-9
-    slower = stretch_axis(tf.constant(peak.T), axis=0, factor=0.5).numpy()  # time axis: centred, padded
-    assert slower.shape == (N_MELS, N_FRAMES)
-    assert np.all(slower[: N_MELS // 4] == 0) and np.all(slower[-N_MELS // 4 :] == 0)
+    ramp = tf.constant(np.tile(np.arange(N_MELS, dtype=np.float32), (1, N_FRAMES, 1)))
+    assert np.allclose(stretch_axis(ramp, axis=2, factors=1.0).numpy(), ramp.numpy())
+    peak = np.zeros((1, N_FRAMES, N_MELS), np.float32)
+    peak[:, :, 4] = 1.0
+    warped = stretch_axis(tf.constant(peak), axis=2, factors=2.0).numpy()
+    assert warped.shape == (1, N_FRAMES, N_MELS)
+    assert warped[0, 0].argmax() in (8, 9)  # band 4 of the lower half lands near band 8-9
+    slower = stretch_axis(tf.constant(peak.transpose(0, 2, 1)), axis=1, factors=0.5).numpy()  # time: centred, padded
+    assert slower.shape == (1, N_MELS, N_FRAMES)
+    assert np.all(slower[0, : N_MELS // 4] == 0) and np.all(slower[0, -N_MELS // 4 :] == 0)
+
+
+@pytest.mark.parametrize("axis", [1, 2])
+def test_stretch_equals_bilinear_resize_then_crop_or_pad_per_example(axis):
+    rng = np.random.default_rng(3)
+    logmels = rng.normal(-40.0, 15.0, size=(6, N_FRAMES, N_MELS)).astype(np.float32)
+    factors = np.array([0.8, 0.9, 0.97, 1.0, 1.06, 1.2], np.float32)
+    stretched = stretch_axis(tf.constant(logmels), axis=axis, factors=factors).numpy()
+    for example, factor, result in zip(logmels, factors, stretched, strict=True):
+        length = example.shape[axis - 1]
+        new_length = int(np.round(length * factor))
+        size = (new_length, N_MELS) if axis == 1 else (N_FRAMES, new_length)
+        resized = tf.image.resize(example[:, :, None], size, method="bilinear").numpy()[:, :, 0]
+        if axis == 1:  # centre-crop or centre-pad the frames
+            start, pad = max(new_length - length, 0) // 2, max(length - new_length, 0)
+            expected = np.pad(
+                resized[start : start + length],
+                [(pad // 2, pad - pad // 2), (0, 0)],
+                "constant",
+                constant_values=example.min(),
+            )
+        else:  # keep the lowest bands, pad at the top
+            expected = np.pad(
+                resized[:, :length],
+                [(0, 0), (0, max(length - new_length, 0))],
+                "constant",
+                constant_values=example.min(),
+            )
+        np.testing.assert_allclose(result, expected, atol=2e-3)
+
+
+def test_roll_time_shifts_each_example_by_its_own_frames():
+    logmels = np.arange(3 * N_FRAMES * 2, dtype=np.float32).reshape(3, N_FRAMES, 2)
+    rolled = roll_time(tf.constant(logmels), shifts=tf.constant([-3, 0, 5])).numpy()
+    for example, shift, result in zip(logmels, (-3, 0, 5), rolled, strict=True):
+        np.testing.assert_array_equal(result, np.roll(example, shift, axis=0))
 
 
 def test_noise_floor_raises_quiet_bins_and_barely_moves_loud_ones():
-    logmel = tf.constant([[-80.0, 0.0]] * 4)
-    noisy = add_noise_floor(logmel, snr_db=20.0).numpy()
-    mean_db = 10 * np.log10(np.mean(10 ** (logmel.numpy() / 10)))
-    np.testing.assert_allclose(noisy[:, 0], mean_db - 20.0, atol=0.01)  # the floor dominates silence
-    np.testing.assert_allclose(noisy[:, 1], 0.0, atol=0.05)  # speech 20 dB above the floor barely moves
+    logmel = tf.constant([[[-80.0, 0.0]] * 4, [[-80.0, 0.0]] * 4])
+    noisy = add_noise_floor(logmel, snr_db=tf.constant([20.0, 30.0])).numpy()
+    mean_db = 10 * np.log10(np.mean(10 ** (logmel.numpy()[0] / 10)))
+    for example, snr in zip(noisy, (20.0, 30.0), strict=True):
+        np.testing.assert_allclose(example[:, 0], mean_db - snr, atol=0.01)  # the floor dominates silence
+        np.testing.assert_allclose(example[:, 1], 0.0, atol=0.05)  # speech 20+ dB above the floor barely moves
+
+
+def test_augment_batch_draws_per_example_and_repeats_for_a_seed(data):
+    features, _ = data
+    copies = np.repeat(features[:1].astype(np.float32), 4, axis=0)
+    seed = tf.constant([7, 8], tf.int64)
+    augmented = augment_batch(copies, augmentation=Augmentation(), seed=seed).numpy()
+    assert augmented.shape == copies.shape and np.isfinite(augmented).all()
+    assert len({example.tobytes() for example in augmented}) == 4  # four copies, four different perturbations
+    np.testing.assert_array_equal(augment_batch(copies, augmentation=Augmentation(), seed=seed).numpy(), augmented)
+    np.testing.assert_array_equal(augment_batch(copies, augmentation=NO_AUGMENTATION, seed=seed).numpy(), copies)
 
 
 def test_mixup_keeps_label_mass_and_mixes_pairs():

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
+from ser_utils.models import training
 from ser_utils.models.training import (
     HISTORY_FILE,
     EpochTimer,
@@ -15,8 +16,10 @@ from ser_utils.models.training import (
     compile_classifier,
     configure_precision,
     distribution_strategy,
+    dtype_policy,
     fit_model,
     make_dataset,
+    training_policy,
 )
 
 
@@ -72,6 +75,25 @@ def test_cpu_uses_default_strategy_and_float32():
         assert keras.mixed_precision.global_policy().name == "float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="CPU behaviour")
+def test_auto_precision_is_bfloat16_only_on_cpus_with_bfloat16_units(monkeypatch):
+    monkeypatch.setattr(training, "cpu_has_bfloat16", lambda: True)
+    assert training_policy("auto") == "mixed_bfloat16"
+    monkeypatch.setattr(training, "cpu_has_bfloat16", lambda: False)
+    assert training_policy("auto") == "float32"
+    assert training_policy("mixed_bfloat16") == "mixed_bfloat16"  # a named policy is taken as it is
+    with pytest.raises(ValueError, match="precision must be one of"):
+        training_policy("bfloat16")
+
+
+def test_dtype_policy_builds_layers_under_it_and_restores_the_previous_one():
+    with dtype_policy("mixed_bfloat16"):
+        layer = keras.layers.Dense(2)
+    assert layer.compute_dtype == "bfloat16" and layer.variable_dtype == "float32"
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert keras.layers.Dense(2).compute_dtype == "float32"
 
 
 def _tiny_problem(n: int, *, learning_rate: float):

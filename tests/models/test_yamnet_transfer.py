@@ -261,6 +261,36 @@ def test_finetune_model_builds_and_one_step_moves_only_the_top_blocks(trained, t
         build_finetune_classifier(config=trunk_config, n_classes=1)
 
 
+def test_bfloat16_finetuning_returns_a_float32_model_with_the_trained_weights(clip_files, trunk_config, tmp_path):
+    trunk = extract_features(
+        clip_files, feature_set="yamnet_trunk", config=trunk_config, cache_dir=None, n_jobs=1, progress=False
+    )
+    labels = np.arange(3)
+    keras.utils.set_random_seed(0)
+    settings = {"warmup_epochs": 0, "epochs": 1, "batch_size": 2, "head_learning_rate": 1e-3, "patience": 8}
+    model = train_finetune(
+        trunk.values,
+        labels,
+        trunk.values,
+        labels,
+        n_classes=3,
+        work_dir=tmp_path,
+        config=trunk_config,
+        learning_rate=1e-2,
+        seed=0,
+        precision="mixed_bfloat16",
+        **settings,
+    )
+    top = model.get_layer("patch_embeddings").layer
+    assert {layer.compute_dtype for layer in top.layers} == {"float32"}
+    assert keras.mixed_precision.global_policy().name == "float32"  # the policy did not leak out
+    fresh = build_finetune_classifier(config=trunk_config, n_classes=3).get_layer("patch_embeddings").layer
+    weights = top.get_layer("block13_pointwise").get_weights()[0]
+    assert not np.allclose(weights, fresh.get_layer("block13_pointwise").get_weights()[0])  # trained, then copied
+    probabilities = model.predict(trunk.values, verbose=0)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
 @needs_model
 def test_waveform_model_equals_the_trunk_model_and_labels_a_44k_file_after_reloading(
     trained, trunk_config, clip_files, tmp_path

@@ -35,6 +35,7 @@ TRANSFER = {
     "min_class_score": 0.002,
     "tsne_perplexity": 30.0,
     "n_jobs": 1,
+    "finetune_precision": "auto",
 }
 
 
@@ -48,6 +49,8 @@ def test_transfer_config_counts_frozen_blocks_and_rejects_tuning_every_block():
     assert TransferConfig(**TRANSFER).frozen_blocks == 11
     with pytest.raises(ValueError, match="finetune_blocks"):
         TransferConfig(**{**TRANSFER, "finetune_blocks": 13})
+    with pytest.raises(ValueError, match="finetune_precision"):
+        TransferConfig(**{**TRANSFER, "finetune_precision": "bf16"})
 
 
 @pytest.mark.parametrize(
