@@ -86,11 +86,16 @@ def trunk_config():
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, clip_files, trunk_config):
-    """A fine-tuned trunk classifier after one head epoch and one fine-tuning epoch on the three clips."""
-    trunk = extract_features(
+def trunk(clip_files, trunk_config):
+    """The three clips' trunk activations (uncached)."""
+    return extract_features(
         clip_files, feature_set="yamnet_trunk", config=trunk_config, cache_dir=None, n_jobs=1, progress=False
     )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, trunk, trunk_config):
+    """A fine-tuned trunk classifier after one head epoch and one fine-tuning epoch on the three clips."""
     labels = np.arange(3)
     work_dir = tmp_path_factory.mktemp("finetune")
     keras.utils.set_random_seed(0)
@@ -261,18 +266,13 @@ def test_finetune_model_builds_and_one_step_moves_only_the_top_blocks(trained, t
         build_finetune_classifier(config=trunk_config, n_classes=1)
 
 
-def test_bfloat16_finetuning_returns_a_float32_model_with_the_trained_weights(clip_files, trunk_config, tmp_path):
-    trunk = extract_features(
-        clip_files, feature_set="yamnet_trunk", config=trunk_config, cache_dir=None, n_jobs=1, progress=False
-    )
-    labels = np.arange(3)
+def test_bfloat16_finetuning_returns_a_float32_model_with_the_trained_weights(trunk, trunk_config, tmp_path):
     keras.utils.set_random_seed(0)
     settings = {"warmup_epochs": 0, "epochs": 1, "batch_size": 2, "head_learning_rate": 1e-3, "patience": 8}
+    labels = np.arange(3)
+    data = (trunk.values, labels, trunk.values, labels)
     model = train_finetune(
-        trunk.values,
-        labels,
-        trunk.values,
-        labels,
+        *data,
         n_classes=3,
         work_dir=tmp_path,
         config=trunk_config,
