@@ -130,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="a folder (or file; repeat the option for more) of unlabelled clips of the same voice as the files, "
         "for a speaker-adaptive model (card section adaptation) or an ensemble (card section "
-        "posterior_normalisation); about 16 clips of varied speech are enough",
+        "enrolled_pool); about 16 clips of varied speech are enough",
     )
 
     timeline = commands.add_parser(

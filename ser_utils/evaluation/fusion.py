@@ -1,58 +1,84 @@
-"""Late fusion: a weighted mean of several models' per-clip class probabilities, scored on the same speaker folds.
+"""Late fusion: a log-linear pool of several models' per-clip class probabilities, scored on the same speaker folds.
 
-``cross_fitted_ensemble`` chooses the weights by greedy ensemble selection with replacement (Caruana et al., 2004:
-each round adds the member that most raises the UAR of the running sum, so a member's weight is how often it was
-picked), and chooses them for each fold on the other folds' held-out predictions only, the number of rounds too, so
-no clip of a fold informs the ensemble scored on it.
+The pool multiplies the members' probabilities, each raised to a non-negative weight, and renormalises:
+``p(c) ∝ Π_m p_m(c) ** w_m`` (a log-linear opinion pool, or product of experts). A member that is confidently
+wrong is outvoted in log space rather than averaged in, and the weights need not sum to 1, so their sum also sets
+how sharp the pool is. ``fit_pool_weights`` chooses them by minimising the pool's log-loss on held-out predictions
+(plus a small L2 penalty); ``cross_fitted_ensemble`` fits them for each fold on the other folds' out-of-fold
+predictions only, so no clip of a fold informs the ensemble scored on it.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize
+from scipy.special import log_softmax
 
-__all__ = ["select_ensemble", "cross_fitted_ensemble", "ALL_FOLDS", "ENSEMBLE", "ENSEMBLE_FEATURES"]
+__all__ = [
+    "log_linear_pool",
+    "fit_pool_weights",
+    "cross_fitted_ensemble",
+    "ALL_FOLDS",
+    "ENSEMBLE",
+    "ENSEMBLE_FEATURES",
+    "PROBABILITY_FLOOR",
+    "aligned_probabilities",
+    "with_probabilities",
+]
 
-ALL_FOLDS = "all"  # the weights row chosen on every fold: the recipe of a deployable ensemble
+ALL_FOLDS = "all"  # the weights row fitted on every fold: the recipe of a deployable ensemble
 ENSEMBLE, ENSEMBLE_FEATURES = "ensemble", "families"  # its results.csv key: each member reads its own features
+PROBABILITY_FLOOR = 1e-4  # members' probabilities are clipped here before the log: one 0 cannot veto a class
 
 
-def select_ensemble(probabilities: np.ndarray, labels: np.ndarray, *, rounds: int) -> np.ndarray:
-    """Greedy ensemble selection with replacement: how often each member was picked in ``rounds`` rounds, (members,).
+def log_linear_pool(probabilities: np.ndarray, weights) -> np.ndarray:
+    """(clips, classes) pooled probabilities ∝ Π_m probabilities[m] ** weights[m], rows summing to 1.
 
-    ``probabilities`` (members, clips, classes); ``labels`` (clips,) integer classes. Each round adds the member
-    whose probabilities, added to the running sum, give the highest UAR (ties: the earlier member).
+    ``probabilities`` (members, clips, classes), each clipped at ``PROBABILITY_FLOOR``; ``weights`` (members,) ≥ 0.
+    A NaN in a member's row (it could not use the clip) gives a NaN row.
     """
-    if rounds < 1:
-        raise ValueError(f"rounds must be >= 1, got {rounds}")
-    counts = np.zeros(len(probabilities), dtype=int)
-    running = np.zeros(probabilities.shape[1:])
-    for _ in range(rounds):
-        scores = [
-            _uar(labels, (running + member).argmax(axis=1), n_classes=running.shape[1]) for member in probabilities
-        ]
-        best = int(np.argmax(scores))
-        counts[best] += 1
-        running = running + probabilities[best]
-    return counts
+    weights = np.asarray(weights, dtype=float)
+    if weights.shape != (len(probabilities),) or (weights < 0).any():
+        raise ValueError(f"need one weight >= 0 per member ({len(probabilities)}); got {weights}")
+    logits = np.tensordot(weights, _log_probabilities(probabilities), axes=1)
+    return np.exp(log_softmax(logits, axis=-1))
+
+
+def fit_pool_weights(probabilities: np.ndarray, labels: np.ndarray, *, l2: float) -> np.ndarray:
+    """The (members,) weights ≥ 0 that minimise the mean log-loss of ``log_linear_pool`` on ``labels`` plus
+    ``l2`` · Σ w²; ``probabilities`` (members, clips, classes), ``labels`` (clips,) integer classes."""
+    if l2 < 0:
+        raise ValueError(f"l2 must be >= 0, got {l2}")
+    log_p = _log_probabilities(probabilities)
+    n_members, n_clips = log_p.shape[:2]
+    at_truth = log_p[:, np.arange(n_clips), labels]  # (members, clips)
+
+    def loss_and_gradient(weights):
+        log_q = log_softmax(np.tensordot(weights, log_p, axes=1), axis=-1)
+        expected = np.einsum("mck,ck->mc", log_p, np.exp(log_q))  # each member's log-probability under the pool
+        loss = -log_q[np.arange(n_clips), labels].mean() + l2 * weights @ weights
+        return loss, (expected - at_truth).mean(axis=1) + 2 * l2 * weights
+
+    start = np.full(n_members, 1 / n_members)
+    fitted = minimize(loss_and_gradient, start, jac=True, method="L-BFGS-B", bounds=[(0, None)] * n_members)
+    return fitted.x
 
 
 def cross_fitted_ensemble(
-    tables: Mapping[str, pd.DataFrame], *, classes, rounds: Sequence[int]
+    tables: Mapping[str, pd.DataFrame], *, classes, l2: float
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """An ensemble of the models in ``tables`` (name -> out-of-fold predictions table on the same clips and folds),
-    scored without any fold choosing its own weights.
+    """A log-linear pool of the models in ``tables`` (name -> out-of-fold predictions table on the same clips and
+    folds), scored without any fold fitting its own weights.
 
-    For each fold: the number of rounds (one of ``rounds``) with the best UAR when each of the other folds in turn is
-    predicted with weights selected on the remaining ones; then the weights, selected with that many rounds on all
-    the other folds' predictions. The row ``ALL_FOLDS`` chooses both on every fold (for a deployable ensemble).
-    Returns (fused predictions table ordered like the first table, weights: one row per fold and ``ALL_FOLDS``
-    with ``rounds`` and one column per member, each the member's share of the picks).
+    Each fold is pooled with weights fitted (``fit_pool_weights``) on all the other folds' predictions; the row
+    ``ALL_FOLDS`` fits them on every fold (a deployable ensemble). Returns (fused predictions table ordered like
+    the first table, weights: one row per fold and ``ALL_FOLDS`` with one column per member).
     """
     names = list(tables)
     if len(names) < 2:
         raise ValueError(f"an ensemble needs at least two models' predictions; got {names}")
-    probabilities = _aligned_probabilities([tables[name] for name in names], classes=classes)
+    probabilities = aligned_probabilities([tables[name] for name in names], classes=classes)
     first = tables[names[0]]
     folds = first["fold"].to_numpy()
     labels = pd.Categorical(first["y_true"], categories=list(classes)).codes
@@ -61,15 +87,18 @@ def cross_fitted_ensemble(
     rows, fused = [], np.zeros(probabilities.shape[1:])
     for fold in [*sorted(set(folds)), ALL_FOLDS]:
         train = folds != fold
-        n_rounds = _best_rounds(probabilities[:, train], labels[train], folds[train], rounds=rounds)
-        weights = select_ensemble(probabilities[:, train], labels[train], rounds=n_rounds) / n_rounds
-        rows.append({"fold": fold, "rounds": n_rounds, **dict(zip(names, weights, strict=True))})
+        weights = fit_pool_weights(probabilities[:, train], labels[train], l2=l2)
+        rows.append({"fold": fold, **dict(zip(names, weights, strict=True))})
         if fold != ALL_FOLDS:
-            fused[~train] = np.tensordot(weights, probabilities[:, ~train], axes=1)
-    return _with_probabilities(first, fused, classes=classes), pd.DataFrame(rows)
+            fused[~train] = log_linear_pool(probabilities[:, ~train], weights)
+    return with_probabilities(first, fused, classes=classes), pd.DataFrame(rows)
 
 
-def _with_probabilities(table: pd.DataFrame, probabilities: np.ndarray, *, classes) -> pd.DataFrame:
+def _log_probabilities(probabilities: np.ndarray) -> np.ndarray:
+    return np.log(np.clip(np.asarray(probabilities, dtype=float), PROBABILITY_FLOOR, None))
+
+
+def with_probabilities(table: pd.DataFrame, probabilities: np.ndarray, *, classes) -> pd.DataFrame:
     """A copy of predictions ``table`` carrying ``probabilities`` (clips, classes), y_pred and confidence recomputed."""
     table = table.copy()
     table[[f"prob_{name}" for name in classes]] = probabilities
@@ -78,32 +107,7 @@ def _with_probabilities(table: pd.DataFrame, probabilities: np.ndarray, *, class
     return table
 
 
-def _best_rounds(probabilities: np.ndarray, labels: np.ndarray, folds: np.ndarray, *, rounds: Sequence[int]) -> int:
-    """The entry of ``rounds`` whose leave-one-fold-out ensembles score the best pooled UAR (ties: the fewest);
-    the fewest when there is a single fold (nothing to leave out)."""
-    if len(set(folds)) < 2:
-        return min(rounds)
-    n_classes = probabilities.shape[2]
-    scores = []
-    for n_rounds in sorted(rounds):
-        predicted = np.zeros(len(labels), dtype=int)
-        for fold in set(folds):
-            held = folds == fold
-            weights = select_ensemble(probabilities[:, ~held], labels[~held], rounds=n_rounds)
-            predicted[held] = np.tensordot(weights, probabilities[:, held], axes=1).argmax(axis=1)
-        scores.append(_uar(labels, predicted, n_classes=n_classes))
-    return sorted(rounds)[int(np.argmax(scores))]
-
-
-def _uar(labels: np.ndarray, predicted: np.ndarray, *, n_classes: int) -> float:
-    """Unweighted average recall over the classes present in ``labels``."""
-    support = np.bincount(labels, minlength=n_classes)
-    hits = np.bincount(labels[predicted == labels], minlength=n_classes)
-    present = support > 0
-    return float((hits[present] / support[present]).mean())
-
-
-def _aligned_probabilities(tables: list[pd.DataFrame], *, classes) -> np.ndarray:
+def aligned_probabilities(tables: list[pd.DataFrame], *, classes) -> np.ndarray:
     """(tables, clips, classes) probabilities, each table's rows in the first table's clip order."""
     first = tables[0]
     columns = [f"prob_{name}" for name in classes]

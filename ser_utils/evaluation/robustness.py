@@ -26,7 +26,7 @@ from joblib.externals.loky import get_reusable_executor
 from ser_utils.audio.corruption import CONDITIONS, corrupt
 from ser_utils.audio.loading import load_audio
 from ser_utils.audio.prepare import prepare_waveform
-from ser_utils.evaluation.fusion import ENSEMBLE, ENSEMBLE_FEATURES
+from ser_utils.evaluation.fusion import ENSEMBLE, ENSEMBLE_FEATURES, log_linear_pool
 from ser_utils.evaluation.metrics import score
 from ser_utils.evaluation.protocol import Fold
 from ser_utils.features.assembly import select_columns
@@ -301,8 +301,8 @@ def ensemble_predictions(
     predictions: pd.DataFrame, *, models: list[FoldModel], ensemble_dir: Path, classes
 ) -> pd.DataFrame:
     """The saved ensemble's per-clip labels (``predict_conditions`` columns, model ``ensemble``) under every
-    condition of ``predictions``: in each fold, the weighted mean of its members' fold-model probabilities, with
-    the weights of that fold in the card's ``fold_members`` (chosen on the other folds' speakers, notebook 06).
+    condition of ``predictions``: in each fold, the log-linear pool of its members' fold-model probabilities, with
+    the weights of that fold in the card's ``fold_members`` (fitted on the other folds' speakers, notebook 06).
     ``models`` are the scored fold models, which name each member folder's (model, features). A clip counts under
     a condition when every member labelled it. Raises ValueError when the card has no per-fold weights or a
     member's fold model was not scored."""
@@ -314,18 +314,21 @@ def ensemble_predictions(
     key = ["condition", "severity", "fold", "path", "y_true"]
     tables = []
     for fold, members in card["fold_members"].items():
-        weighted = None
+        parts = []
         for member in members:
             fold_dir = (Path(ensemble_dir) / member["model_dir"] / FOLDS_DIR / fold).resolve()
             if fold_dir not in scored:
                 raise ValueError(f"ensemble member {member['model_dir']} ({fold}) was not scored; score every family")
             model, features = scored[fold_dir]
             rows = predictions[predictions["model"].eq(model) & predictions["features"].eq(features)]
-            part = rows[rows["fold"].eq(fold)].set_index(key)[probability_columns] * member["weight"]
-            weighted = part if weighted is None else weighted.add(part).dropna()
-        total = sum(member["weight"] for member in members)
-        table = (weighted / total).reset_index()
-        table["y_pred"] = np.asarray(classes)[table[probability_columns].to_numpy().argmax(axis=1)]
+            parts.append(rows[rows["fold"].eq(fold)].set_index(key)[probability_columns])
+        labelled_by_all = parts[0].index
+        for part in parts[1:]:
+            labelled_by_all = labelled_by_all.intersection(part.index)
+        stacked = np.stack([part.loc[labelled_by_all].to_numpy() for part in parts])
+        pooled = log_linear_pool(stacked, [member["weight"] for member in members])
+        table = pd.DataFrame(pooled, index=labelled_by_all, columns=probability_columns).reset_index()
+        table["y_pred"] = np.asarray(classes)[pooled.argmax(axis=1)]
         tables.append(table.assign(model=ENSEMBLE, features=ENSEMBLE_FEATURES))
     return pd.concat(tables, ignore_index=True)[[*PREDICTION_COLUMNS, *probability_columns]]
 

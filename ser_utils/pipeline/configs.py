@@ -162,19 +162,18 @@ class EvaluationConfig:
     cross_corpus: bool
     n_val_speakers: int
     ensemble_models: tuple[str, ...]  # deployable families the ensemble may pick from (every feature view of each)
-    ensemble_rounds: tuple[int, ...]  # selection rounds tried; each fold's choice is cross-fitted
+    ensemble_l2: float  # L2 penalty on the log-linear pool's weights, fitted per fold on the other folds
     enrol_sizes: tuple[int | None, ...]  # unlabelled clips per test speaker the ensemble adapts with; None: all
-    enrol_strengths: tuple[float, ...]  # posterior-normalisation strengths tried; each fold's choice is cross-fitted
-    enrol_blend_model: str | None  # notebook 03's speaker-adaptive model blended into the enrolled ensemble; None: none
-    enrol_draws: int  # random enrolment draws the normalisation is repeated over (the spread a draw causes)
+    enrol_adaptive_models: tuple[str, ...]  # notebook 03's speaker-adaptive models pooled into the enrolled ensemble
+    enrol_draws: int  # random enrolment draws the members' enrolled pool is repeated over (the spread a draw causes)
     n_jobs: int
     seed: int
 
     def __post_init__(self):
-        if not self.ensemble_models or not self.ensemble_rounds or min(self.ensemble_rounds) < 1:
-            raise ValueError(f"need ensemble_models and ensemble_rounds, each round count >= 1; got {self}")
-        if any(k is not None and k < 1 for k in self.enrol_sizes) or min(self.enrol_strengths, default=-1) < 0:
-            raise ValueError(f"need enrol_sizes >= 1 (None: all) and enrol_strengths >= 0, not empty; got {self}")
+        if not self.ensemble_models or self.ensemble_l2 < 0:
+            raise ValueError(f"need ensemble_models and ensemble_l2 >= 0; got {self}")
+        if any(k is not None and k < 1 for k in self.enrol_sizes):
+            raise ValueError(f"need enrol_sizes >= 1 (None: all); got {self}")
         if self.enrol_draws < 1:
             raise ValueError(f"need enrol_draws >= 1; got {self.enrol_draws}")
         if self.n_resamples < 100 or not 0.5 < self.confidence < 1:

@@ -57,7 +57,7 @@ MODEL_NAMES = {
     "yamnet_frozen_mlp": "YAMNet frozen + dense MLP",
     "svm_seed": "seeds' RBF-SVM",
     "mlp_seed": "seeds' dense MLP",
-    "ensemble": "ensemble of the families (members and weights chosen on other folds' speakers)",
+    "ensemble": "log-linear pool of the families (weights fitted on other folds' speakers)",
 }
 FEATURE_NAMES = {
     "handcrafted+egemaps": "handcrafted + eGeMAPS",
@@ -305,9 +305,9 @@ def _results_notes(outputs_dir: Path) -> list[str]:
             spread = draws[draws["n_clips"].eq(int(enrolled["adaptation"].removeprefix(ENROL_PREFIX)))]["uar"]
             if len(spread):
                 notes.append(
-                    f"That score is one random draw of enrolment clips; over {len(spread)} draws, the ensemble's "
-                    f"normalisation alone scores {_pct(spread.mean())} UAR on average ({_pct(spread.min())} to "
-                    f"{_pct(spread.max())}; `06_enrolment_draws.csv`)."
+                    f"That score is one random draw of enrolment clips; over {len(spread)} draws, the members' pool "
+                    f"alone (no speaker-adaptive model) scores {_pct(spread.mean())} UAR on average "
+                    f"({_pct(spread.min())} to {_pct(spread.max())}; `06_enrolment_draws.csv`)."
                 )
     durations_path = outputs_dir / "durations.csv"
     if durations_path.is_file():

@@ -196,7 +196,8 @@ def test_ensemble_labels_each_fold_with_that_folds_weights(tmp_path):
     )
     fused = robustness.ensemble_predictions(predictions, models=models, ensemble_dir=folder, classes=CLASSES)
     fused = fused.set_index("path")
-    assert fused.loc["p1", "prob_angry"] == pytest.approx(0.25 * 0.9 + 0.75 * 0.2)
+    angry, happy = 0.9**0.25 * 0.2**0.75, 0.1**0.25 * 0.8**0.75  # fold 1's log-linear pool
+    assert fused.loc["p1", "prob_angry"] == pytest.approx(angry / (angry + happy))
     assert fused.loc["p1", "y_pred"] == "happy" and fused.loc["p3", "y_pred"] == "angry"
     assert set(fused.index) == {"p1", "p3"} and set(fused["model"]) == {"ensemble"}
     with pytest.raises(ValueError, match="was not scored"):
@@ -226,7 +227,7 @@ def test_modules_that_workers_import_load_no_tensorflow():
         "ser_utils.evaluation.robustness",
         "ser_utils.features.extraction",
         "ser_utils.serving.ensemble",
-        "ser_utils.evaluation.posterior_normalisation",
+        "ser_utils.evaluation.enrolled_pool",
     ]
     script = f"import importlib, sys\nfor name in {modules!r}:\n    importlib.import_module(name)\n"
     script += "print('tensorflow' in sys.modules, 'keras' in sys.modules)"

@@ -10,7 +10,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import papermill
 import pytest
@@ -204,12 +203,11 @@ def test_06_every_model_gets_intervals_calibration_and_fairness(run):
     deployed = table(ws, "06_deployed_temperatures", started)
     assert (deployed["temperature"] > 0).all() and len(deployed) >= 5
     card = json.loads((ws.artifacts_dir / "logistic_regression__handcrafted+egemaps" / "model_card.json").read_text())
-    assert card["calibration"]["temperature"] == pytest.approx(
-        deployed.set_index("name").loc["logistic_regression", "temperature"]
-    )
+    by_folder = deployed.set_index(deployed["model_dir"].map(lambda path: Path(path).name))["temperature"]
+    assert card["calibration"]["temperature"] == pytest.approx(by_folder["logistic_regression__handcrafted+egemaps"])
     weights = table(ws, "06_ensemble_weights", started).set_index("fold")
-    assert list(weights.index) == ["fold1", "fold2", "all"] and set(weights["rounds"]) <= {5, 10, 20, 40}
-    np.testing.assert_allclose(weights.drop(columns="rounds").sum(axis=1), 1.0)
+    assert list(weights.index) == ["fold1", "fold2", "all"] and (weights >= 0).all().all()
+    assert (weights.sum(axis=1) > 0).all(), "each fold's pool has a member"
     ensemble_rows = results_rows(ws, started, "ensemble", "families")
     pooled = ensemble_rows[ensemble_rows["fold"].eq("pooled")].set_index("adaptation")
     assert pooled.loc["none", "uar"] > 1 / 8  # the demo's chance level
@@ -219,26 +217,32 @@ def test_06_every_model_gets_intervals_calibration_and_fairness(run):
     assert (adapted["n"] < pooled.loc["none", "n_test"]).all(), "enrolment clips are left out of scoring"
     ensemble = json.loads((ws.artifacts_dir / "ensemble" / "model_card.json").read_text())
     members = {entry["model_dir"]: entry["weight"] for entry in ensemble["members"]}
-    assert ensemble["family"] == "ensemble" and sum(members.values()) == pytest.approx(1.0)
+    assert ensemble["family"] == "ensemble" and members == {
+        folder: weight for folder, weight in members.items() if weight > 0
+    }
     assert all((ws.artifacts_dir / "ensemble" / folder / "model_card.json").is_file() for folder in members)
     for fold, entries in ensemble["fold_members"].items():  # each fold's ensemble, as scored: 07 re-assembles them
-        assert sum(entry["weight"] for entry in entries) == pytest.approx(1.0)
-        assert len(entries) == (weights.loc[fold].drop("rounds") > 0).sum()
+        assert sorted(entry["weight"] for entry in entries) == pytest.approx(sorted(weights.loc[fold][lambda w: w > 0]))
     assert "ensemble" in set(deployed["name"]), "the ensemble is calibrated like any deployable model"
-    strengths = ensemble["posterior_normalisation"]["strengths"]
-    assert {f"enrol-{k}" for k in strengths} == set(adapted["adaptation"]), "predict --enrol has every size scored"
-    assert set(strengths.values()) <= {0.0, 0.25, 0.5, 0.75, 1.0}
-    blend = table(ws, "06_enrolment_blend", started)  # notebook 03's speaker-adaptive model averaged in
-    assert set(blend["adaptation"]) == set(adapted["adaptation"]) | {"transductive"}
-    assert blend["weight"].between(0, 1).all() and blend["normalisation_alone_uar"].between(0, 1).all()
-    member = ensemble["posterior_normalisation"]["adaptive_member"]
-    assert (ws.artifacts_dir / "ensemble" / member["model_dir"] / "model_card.json").is_file()
-    assert set(member["weights"]) == set(strengths), "predict --enrol blends at every size scored"
-    draws = table(ws, "06_enrolment_draws", started)  # normalisation alone, repeated over enrolment draws
+    pool = ensemble["enrolled_pool"]  # members raw + normalised and notebook 03's adaptive models, per k
+    assert {f"enrol-{k}" for k in pool["weights"]} == set(adapted["adaptation"]), "predict --enrol has every k scored"
+    assert all((ws.artifacts_dir / "ensemble" / folder / "model_card.json").is_file() for folder in pool["members"])
+    assert [Path(folder).name for folder in pool["adaptive_members"]] == [
+        "logistic_regression__speaker-adaptive",
+        "mlp_tuned__speaker-adaptive",
+    ]
+    for views in pool["weights"].values():
+        assert [len(views[view]) for view in ("raw", "normalised", "adaptive")] == [len(pool["members"])] * 2 + [2]
+        assert min(min(weights) for weights in views.values()) >= 0
+    weights_by_k = table(ws, "06_enrolment_weights", started)
+    assert set(weights_by_k["adaptation"]) == set(adapted["adaptation"]) | {"transductive"}
+    assert set(weights_by_k["fold"]) == {"fold1", "fold2", "all"}
+    draws = table(ws, "06_enrolment_draws", started)  # the members' pool, repeated over enrolment draws
     assert draws.groupby("n_clips")["seed"].nunique().eq(3).all(), "the quick profile's ENROL_DRAWS"
     assert set(f"enrol-{k}" for k in draws["n_clips"]) == set(adapted["adaptation"])
     assert draws[["wa", "uar"]].stack().between(0, 1).all() and (draws["n"] < pooled.loc["none", "n_test"]).all()
-    stress = table(ws, "06_enrolment_stress", started)
+    stress = table(ws, "06_enrolment_stress", started)  # each voice enrolled on its clips of one emotion
+    assert stress["enrolled_on"].nunique() == 8 and (stress["n"] < pooled.loc["none", "n_test"]).all()  # demo: 8
     assert stress[["uar", "labelled_as_it", "labelled_as_it_unadapted"]].stack().between(0, 1).all()
 
 

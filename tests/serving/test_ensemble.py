@@ -1,4 +1,4 @@
-"""Tests for ser_utils.serving.ensemble: a saved ensemble averages its members' uncalibrated probabilities with its
+"""Tests for ser_utils.serving.ensemble: a saved ensemble pools its members' uncalibrated probabilities with its
 weights, wherever its run folder moves, for files, in-memory waveforms and timelines."""
 
 import shutil
@@ -12,7 +12,7 @@ from ser_utils.features.extraction import extract_features
 from ser_utils.models.baselines import train_baseline
 from ser_utils.models.persistence import model_card, read_card, save_model, update_card
 from ser_utils.serving.assemble import assemble_recording
-from ser_utils.serving.ensemble import save_ensemble
+from ser_utils.serving.ensemble import save_enrolled_pool, save_ensemble
 from ser_utils.serving.predictor import feature_input_spec, load_predictor
 from ser_utils.serving.timeline import TimelineConfig, emotion_timeline
 
@@ -67,7 +67,7 @@ def _ensemble(run, weights: dict[str, float]):
     return save_ensemble(model_dir=folder / "artifacts" / "ensemble", members=members, card=card)
 
 
-def test_ensemble_is_the_weighted_mean_of_its_uncalibrated_members(run_folder, tmp_path):
+def test_ensemble_is_the_log_linear_pool_of_its_uncalibrated_members(run_folder, tmp_path):
     folder, _, clips = run_folder
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
@@ -79,59 +79,66 @@ def test_ensemble_is_the_weighted_mean_of_its_uncalibrated_members(run_folder, t
     ensemble_dir = _ensemble(run_folder, {"logistic_regression": 3.0, "random_forest": 1.0})
     update_card(folder / "artifacts" / "random_forest", calibration={"temperature": 3.0})  # not used by the ensemble
     table = load_predictor(ensemble_dir).predict_files(paths, n_jobs=1)
-    expected = (3 * single["logistic_regression"][COLUMNS] + single["random_forest"][COLUMNS]) / 4
-    np.testing.assert_allclose(table[COLUMNS].to_numpy()[:4], expected.to_numpy()[:4], atol=1e-6)
+    floored = {name: np.clip(table[COLUMNS].to_numpy()[:4], 1e-4, None) for name, table in single.items()}
+    product = floored["logistic_regression"] ** 3 * floored["random_forest"]
+    expected = product / product.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(table[COLUMNS].to_numpy()[:4], expected, atol=1e-6)
     assert table["emotion"].iloc[:4].isin(CLASSES).all() and table["error"].iloc[4] and table["emotion"].iloc[4] == ""
     update_card(ensemble_dir, calibration={"temperature": 2.0})  # the ensemble's own temperature is applied
     softened = load_predictor(ensemble_dir).predict_files(clips, n_jobs=1)
     assert (softened["confidence"] < table["confidence"].iloc[:4]).all()
     assert softened["emotion"].tolist() == table["emotion"].iloc[:4].tolist()
-    with pytest.raises(ValueError, match="no posterior normalisation"):
+    with pytest.raises(ValueError, match="no enrolled pool"):
         load_predictor(ensemble_dir).predict_files(clips, n_jobs=1, enrol=clips)
     update_card(folder / "artifacts" / "random_forest", calibration={})
     update_card(ensemble_dir, calibration={})
 
 
-def test_enrolment_divides_by_the_voices_mean_probabilities(run_folder, tmp_path):
+def test_enrolment_pools_raw_normalised_and_adaptive_views_with_the_weights_for_that_many_clips(run_folder, tmp_path):
+    """Known answer: with k usable enrolment clips, the card's weights for the largest k' <= k pool the members' raw
+    probabilities, the members' probabilities divided by their mean over the clips, and the adaptive members' (their
+    inputs centred by the enrolment offset: here the prior mean 0, the pseudo-counts being huge)."""
     folder, _, clips = run_folder
-    ensemble_dir = _ensemble(run_folder, {"logistic_regression": 1.0, "random_forest": 1.0})
-    update_card(ensemble_dir, posterior_normalisation={"strengths": {"1": 0.0, "2": 1.0}})
-    ensemble = load_predictor(ensemble_dir)
-    plain = ensemble.predict_files(clips, n_jobs=1)
-    voice = plain[COLUMNS].to_numpy()[:2].mean(axis=0)  # the enrolment clips' mean probabilities
-    adapted = ensemble.predict_files(clips, n_jobs=1, enrol=[*clips[:2], tmp_path / "missing.wav"])
-    expected = plain[COLUMNS].to_numpy() / voice
-    np.testing.assert_allclose(adapted[COLUMNS], expected / expected.sum(axis=1, keepdims=True), atol=1e-6)
-    assert set(adapted["adaptation"]) == {"enrol-2"} and set(plain["adaptation"]) == {"none"}
-    one = ensemble.predict_files(clips, n_jobs=1, enrol=clips[:1])  # strength 0 for one clip: unchanged
-    np.testing.assert_allclose(one[COLUMNS], plain[COLUMNS], atol=1e-6)
-    with pytest.raises(ValueError, match="no usable enrolment clip"):
-        ensemble.predict_files(clips, n_jobs=1, enrol=[tmp_path / "missing.wav"])
-
-
-def test_enrolment_blends_in_the_adaptive_member_with_the_weight_for_that_many_clips(run_folder, tmp_path):
-    """Known answer: (1 - w) · the normalised ensemble + w · the speaker-adaptive member (uncalibrated, its inputs
-    centred by the enrolment offset: here the prior mean 0, the pseudo-counts being huge)."""
-    folder, _, clips = run_folder
-    adaptive_dir = folder / "artifacts" / "adaptive"
-    shutil.copytree(folder / "artifacts" / "random_forest", adaptive_dir, dirs_exist_ok=True)
+    artifacts = folder / "artifacts"
+    adaptive_dir = artifacts / "adaptive"
+    shutil.copytree(artifacts / "random_forest", adaptive_dir, dirs_exist_ok=True)
     n_columns = len(read_card(adaptive_dir)["input"]["columns"])
     prior = {"prior_mean": [0.0] * n_columns, "pseudo_counts": [1e12] * n_columns}
     update_card(adaptive_dir, adaptation=prior, calibration={"temperature": 3.0})  # the ensemble ignores it
-    ensemble_dir = _ensemble(run_folder, {"logistic_regression": 1.0})
-    strengths = {"1": 0.5, "2": 1.0}
-    update_card(ensemble_dir, posterior_normalisation={"strengths": strengths})
-    normalised = load_predictor(ensemble_dir).predict_files(clips, n_jobs=1, enrol=clips[:2])[COLUMNS].to_numpy()
-    blend = {"model_dir": "../adaptive", "weights": {"1": 0.0, "2": 0.25}}
-    update_card(ensemble_dir, posterior_normalisation={"strengths": strengths, "adaptive_member": blend})
+    ensemble_dir = _ensemble(run_folder, {"random_forest": 1.0})
+    weights = pd.DataFrame(
+        [
+            {"adaptation": "enrol-1", "n_clips": 1, "fold": "all", "raw:lr": 1.0, "normalised:rf": 0.0},
+            {"adaptation": "enrol-2", "n_clips": 2, "fold": "all", "normalised:lr": 1.0, "adaptive:rf": 0.5},
+            {"adaptation": "enrol-2", "n_clips": 2, "fold": "f1", "raw:rf": 9.0},  # a fold's weights: not deployed
+        ]
+    ).fillna(0.0)
+    save_enrolled_pool(
+        ensemble_dir,
+        weights=weights,
+        members={"lr": artifacts / "logistic_regression", "rf": artifacts / "random_forest"},
+        adaptive={"rf": adaptive_dir},
+    )
+    section = read_card(ensemble_dir)["enrolled_pool"]
+    assert section["members"] == ["../logistic_regression"], "rf has no weight at any deployed k: left out"
+    assert section["weights"]["2"] == {"raw": [0.0], "normalised": [1.0], "adaptive": [0.5]}
     ensemble = load_predictor(ensemble_dir)
-    adaptive = load_predictor(folder / "artifacts" / "random_forest").predict_files(clips, n_jobs=1)[COLUMNS]
-    blended = ensemble.predict_files(clips, n_jobs=1, enrol=clips[:2])
-    np.testing.assert_allclose(blended[COLUMNS], 0.75 * normalised + 0.25 * adaptive.to_numpy(), atol=1e-6)
-    assert set(blended["adaptation"]) == {"enrol-2"}
-    plain = ensemble.predict_files(clips, n_jobs=1)  # no enrolment: the adaptive member is not used
-    single = load_predictor(ensemble_dir.parent / "logistic_regression").predict_files(clips, n_jobs=1)
-    np.testing.assert_allclose(plain[COLUMNS], single[COLUMNS], atol=1e-6)
+    single = {
+        name: load_predictor(artifacts / name).predict_files(clips, n_jobs=1)[COLUMNS].to_numpy()
+        for name in ("logistic_regression", "random_forest")
+    }
+    one = ensemble.predict_files(clips, n_jobs=1, enrol=[clips[0], tmp_path / "missing.wav"])
+    np.testing.assert_allclose(one[COLUMNS], single["logistic_regression"], atol=1e-6)  # k = 1: lr's raw view
+    two = ensemble.predict_files(clips, n_jobs=1, enrol=[*clips[:2], tmp_path / "missing.wav"])
+    normalised = single["logistic_regression"] / single["logistic_regression"][:2].mean(axis=0)
+    normalised /= normalised.sum(axis=1, keepdims=True)
+    product = np.clip(normalised, 1e-4, None) * np.clip(single["random_forest"], 1e-4, None) ** 0.5
+    np.testing.assert_allclose(two[COLUMNS], product / product.sum(axis=1, keepdims=True), atol=1e-6)
+    assert set(two["adaptation"]) == {"enrol-2"} and set(one["adaptation"]) == {"enrol-1"}
+    plain = ensemble.predict_files(clips, n_jobs=1)  # no enrolment: the zero-shot pool (rf alone)
+    np.testing.assert_allclose(plain[COLUMNS], single["random_forest"], atol=1e-6)
+    with pytest.raises(ValueError, match="no usable enrolment clip"):
+        ensemble.predict_files(clips, n_jobs=1, enrol=[tmp_path / "missing.wav"])
     shutil.rmtree(adaptive_dir)
 
 
