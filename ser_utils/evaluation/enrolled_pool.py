@@ -155,13 +155,12 @@ def enrolment_stress(
     probabilities = aligned_probabilities(list(members.values()), classes=classes)
     before = unadapted.drop_duplicates("path").set_index("path")["y_pred"]
     per_emotion = first.groupby(["speaker", "y_true"]).size().groupby("y_true").min()
+    sizes = sorted({int(n_clips) for n_clips in per_emotion})
+    _, fitted = cross_fitted_enrolled_pool(members, adaptive={}, classes=classes, enrol_sizes=sizes, seed=seed, l2=l2)
     rows = []
     for emotion, n_emotion in per_emotion.items():
         n_clips = int(n_emotion)
-        _, weights = cross_fitted_enrolled_pool(
-            members, adaptive={}, classes=classes, enrol_sizes=[n_clips], seed=seed, l2=l2
-        )
-        weights = weights.set_index("fold").drop(columns=["adaptation", "n_clips"])
+        weights = fitted[fitted["n_clips"].eq(n_clips)].set_index("fold").drop(columns=["adaptation", "n_clips"])
         enrolled = enrolment_mask(first, n_clips=None, seed=seed, enrol_emotion=emotion)
         views = voice_views(probabilities, first["speaker"], enrolled)
         pooled = np.zeros(probabilities.shape[1:])
