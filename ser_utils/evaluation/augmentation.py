@@ -7,7 +7,11 @@ hears its test speakers. ``augment_and_deploy`` then runs the experiment loop's 
 the clean and augmented clips of the training and validation speakers, predict the clean clips of the test
 speakers, save the fold model (``<work_dir>/folds/<fold>/``, the reference family's card with the recipe
 added), record the predictions in ``results.csv``, and save a deployable model trained on every speaker the
-same way.
+same way (``input_spec``: the card's inputs when they differ from the reference's).
+
+Notebook 07's span pool (``SPAN_POOL``) retrains families this way on features of the speech span only: the clip's
+edges trimmed ``trim_db`` below its peak before analysis (``span_features`` labels them), so the quiet edges that
+noise fills stop counting; it then pools them log-linearly (``fusion.cross_fitted_ensemble``).
 """
 
 import time
@@ -23,7 +27,14 @@ from ser_utils.evaluation.results import metrics_summary, predictions_table
 from ser_utils.evaluation.robustness import babble_talkers, corrupted_paths
 from ser_utils.models.persistence import FOLDS_DIR, predict_probabilities, read_card, save_model
 
-__all__ = ["DEFAULT_RECIPE", "augmented_clips", "augment_and_deploy"]
+__all__ = [
+    "DEFAULT_RECIPE",
+    "SPAN_POOL",
+    "SPAN_POOL_FEATURES",
+    "span_features",
+    "augmented_clips",
+    "augment_and_deploy",
+]
 
 # (condition, severities drawn from): noise and rooms at levels between the evaluated ones, the phone chain
 DEFAULT_RECIPE = (
@@ -34,8 +45,16 @@ DEFAULT_RECIPE = (
     ("telephone", ("gsm", "ulaw")),
     ("mp3", (24.0,)),
 )
+# notebook 07's span pool: multi-condition models that read only the speech span, pooled (its results.csv key)
+SPAN_POOL, SPAN_POOL_FEATURES = "span_pool", "speech-spans"
 AUGMENT_SEED_OFFSET = 1  # augmented copies never reuse the seeds of the evaluated corruptions
 AUGMENT_STREAM = 0  # the random stream of the per-clip draws (condition, severity, kept or not)
+
+
+def span_features(features: str, trim_db: float) -> str:
+    """The label of ``features`` taken over the speech span, edges ``trim_db`` dB below the peak trimmed:
+    "<features>-trim<dB>"."""
+    return f"{features}-trim{trim_db:g}"
 
 
 def augmented_clips(
@@ -112,13 +131,21 @@ def augment_and_deploy(
     seed: int,
     info: dict,
     recipe=DEFAULT_RECIPE,
+    input_spec: dict | None = None,
 ) -> experiment.ModelRun:
     """Cross-validate ``train_fn`` (the experiment loop's contract) on clean ``inputs`` (n, d) aligned with
     ``manifest`` plus ``augmented_inputs`` (m, d) aligned with ``augmented`` (``augmented_clips``), scoring the
-    clean test clips; record them under ``features`` and deploy a model trained on every speaker. Cards copy the
-    reference model folder's (``reference_dir``, same inputs) with this ``name`` and the recipe."""
+    clean test clips; record them under ``features`` and deploy a model trained on every speaker the
+    same way. Cards copy the reference model folder's (``reference_dir``) with this ``name``, the recipe and
+    ``input_spec`` (``serving.predictor.feature_input_spec`` of ``inputs``; None: the reference's, same inputs)."""
     reference = read_card(reference_dir)
-    training = {**reference.get("training", {}), "augmentation": {"recipe": [list(entry) for entry in recipe]}}
+    if input_spec is not None:
+        reference = {**reference, "input": input_spec}
+    training = {
+        **reference.get("training", {}),
+        "features": features,
+        "augmentation": {"recipe": [list(entry) for entry in recipe]},
+    }
     labels = experiment.class_indices(manifest, classes)
     augmented_labels = experiment.class_indices(augmented, classes)
     tables, seconds = [], 0.0

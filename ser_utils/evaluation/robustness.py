@@ -44,6 +44,7 @@ __all__ = [
     "corrupted_paths",
     "corrupt_subset",
     "condition_features",
+    "set_key",
     "predict_conditions",
     "score_robustness",
     "ensemble_predictions",
@@ -211,27 +212,34 @@ def corrupt_subset(
 def condition_features(
     paths_by_condition: dict[tuple[str, str], list[str]], *, specs: list[dict], cache_dir: Path | None, n_jobs: int
 ) -> dict[tuple[str, str], tuple[list[str], dict]]:
-    """{(condition, severity): (paths, {feature set: ``extraction.FeatureSet``})} for every feature set named in
-    the model cards' input ``specs``, extracted with the card's config (what ``serving.predictor`` does), through
-    the cache. Sets that run TensorFlow go last and their worker processes are shut down afterwards: openSMILE
-    aborts in a process that has loaded TensorFlow, and joblib reuses its workers. Warns about failed clips."""
+    """{(condition, severity): (paths, {``set_key``: ``extraction.FeatureSet``})} for every feature set and config
+    named in the model cards' input ``specs`` (two models may read one set with different configs, e.g. two
+    trims), extracted with the card's config (what ``serving.predictor`` does), through the cache. Sets that run
+    TensorFlow go last and their worker processes are shut down afterwards: openSMILE aborts in a process that has
+    loaded TensorFlow, and joblib reuses its workers. Warns about failed clips."""
     configs = {}
     for spec in specs:
         for name in spec["feature_sets"]:
-            config = type(default_config(name))(**spec["configs"][name])
-            if configs.setdefault(name, config) != config:
-                raise ValueError(f"the models use two {name} configs; score them in separate runs")
+            configs[set_key(name, spec["configs"][name])] = (name, type(default_config(name))(**spec["configs"][name]))
     features = {key: (paths, {}) for key, paths in paths_by_condition.items()}
-    for name in sorted(configs, key=lambda name: name.startswith(TENSORFLOW_SETS)):
-        for key, (paths, sets) in features.items():
-            sets[name] = extract_features(
-                paths, feature_set=name, cache_dir=cache_dir, config=configs[name], n_jobs=n_jobs, progress=False
+    for key in sorted(configs, key=lambda key: configs[key][0].startswith(TENSORFLOW_SETS)):
+        name, config = configs[key]
+        for condition, (paths, sets) in features.items():
+            sets[key] = extract_features(
+                paths, feature_set=name, cache_dir=cache_dir, config=config, n_jobs=n_jobs, progress=False
             )
-            if len(sets[name].failures):
-                reasons = sets[name].failures["reason"].value_counts().head(2).to_dict()
-                warnings.warn(f"{name} failed on {len(sets[name].failures)} clips under {key}: {reasons}", stacklevel=2)
+            if len(sets[key].failures):
+                reasons = sets[key].failures["reason"].value_counts().head(2).to_dict()
+                warnings.warn(
+                    f"{name} failed on {len(sets[key].failures)} clips under {condition}: {reasons}", stacklevel=2
+                )
     get_reusable_executor().shutdown(wait=True)
     return features
+
+
+def set_key(name: str, config: dict) -> str:
+    """A feature set and its config (a card's ``input.configs`` entry) as one key: equal keys, equal features."""
+    return f"{name} {json.dumps(config, sort_keys=True)}"
 
 
 def predict_conditions(
@@ -298,9 +306,15 @@ def score_robustness(
 
 
 def ensemble_predictions(
-    predictions: pd.DataFrame, *, models: list[FoldModel], ensemble_dir: Path, classes
+    predictions: pd.DataFrame,
+    *,
+    models: list[FoldModel],
+    ensemble_dir: Path,
+    classes,
+    name: str = ENSEMBLE,
+    features: str = ENSEMBLE_FEATURES,
 ) -> pd.DataFrame:
-    """The saved ensemble's per-clip labels (``predict_conditions`` columns, model ``ensemble``) under every
+    """A saved ensemble's per-clip labels (``predict_conditions`` columns, model ``name``, ``features``) under every
     condition of ``predictions``: in each fold, the log-linear pool of its members' fold-model probabilities, with
     the weights of that fold in the card's ``fold_members`` (fitted on the other folds' speakers, notebook 06).
     ``models`` are the scored fold models, which name each member folder's (model, features). A clip counts under
@@ -319,8 +333,8 @@ def ensemble_predictions(
             fold_dir = (Path(ensemble_dir) / member["model_dir"] / FOLDS_DIR / fold).resolve()
             if fold_dir not in scored:
                 raise ValueError(f"ensemble member {member['model_dir']} ({fold}) was not scored; score every family")
-            model, features = scored[fold_dir]
-            rows = predictions[predictions["model"].eq(model) & predictions["features"].eq(features)]
+            member_model, member_features = scored[fold_dir]
+            rows = predictions[predictions["model"].eq(member_model) & predictions["features"].eq(member_features)]
             parts.append(rows[rows["fold"].eq(fold)].set_index(key)[probability_columns])
         labelled_by_all = parts[0].index
         for part in parts[1:]:
@@ -329,7 +343,7 @@ def ensemble_predictions(
         pooled = log_linear_pool(stacked, [member["weight"] for member in members])
         table = pd.DataFrame(pooled, index=labelled_by_all, columns=probability_columns).reset_index()
         table["y_pred"] = np.asarray(classes)[pooled.argmax(axis=1)]
-        tables.append(table.assign(model=ENSEMBLE, features=ENSEMBLE_FEATURES))
+        tables.append(table.assign(model=name, features=features))
     return pd.concat(tables, ignore_index=True)[[*PREDICTION_COLUMNS, *probability_columns]]
 
 
@@ -377,15 +391,16 @@ def threshold_verdicts(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _inputs(paths: np.ndarray, *, spec: dict, feature_sets: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs (n_ok, ...), kept (n,) bool): the spec's feature sets for ``paths``, concatenated and reduced to
-    its columns; clips any set failed on are dropped."""
+    """(inputs (n_ok, ...), kept (n,) bool): the spec's feature sets (``feature_sets`` keyed by ``set_key``) for
+    ``paths``, concatenated and reduced to its columns; clips any set failed on are dropped."""
     blocks, names = [], []
     kept = np.ones(len(paths), dtype=bool)
     for name in spec["feature_sets"]:
-        position = {path: index for index, path in enumerate(feature_sets[name].paths)}
+        features = feature_sets[set_key(name, spec["configs"][name])]
+        position = {path: index for index, path in enumerate(features.paths)}
         kept &= np.array([path in position for path in paths], dtype=bool)
-        blocks.append((feature_sets[name], position))
-        names += list(feature_sets[name].columns)
+        blocks.append((features, position))
+        names += list(features.columns)
     values = np.concatenate(
         [features.values[[position[path] for path in paths[kept]]] for features, position in blocks], axis=-1
     )

@@ -8,7 +8,7 @@ mixed-precision policy. ``build_cnn_lstm`` returns an uncompiled model; ``train_
 callbacks of ``training.fit_model`` and the augmented pipelines of ``logmel_input``.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import keras
@@ -22,6 +22,7 @@ from ser_utils.models.training import HISTORY_FILE, compile_classifier, distribu
 __all__ = [
     "POOLINGS",
     "CnnLstmSettings",
+    "settings_from_card",
     "build_cnn_lstm",
     "average_models",
     "train_cnn_lstm",
@@ -66,6 +67,18 @@ class CnnLstmSettings:
     def __post_init__(self):
         if self.n_seeds < 1 or self.batch_size < 1 or self.patience < 1 or self.learning_rate <= 0:
             raise ValueError(f"need n_seeds, batch_size, patience >= 1 and learning_rate > 0; got {self}")
+
+
+def settings_from_card(training: dict) -> CnnLstmSettings:
+    """The ``CnnLstmSettings`` a saved CNN-LSTM's card records in its ``training`` section (other keys, such as
+    ``epochs``, are left out): retrain the same recipe on other inputs."""
+    names = {item.name for item in fields(CnnLstmSettings)}
+    values = {key: value for key, value in training.items() if key in names}
+    values["conv_filters"] = tuple(values["conv_filters"])
+    values["augmentation"] = Augmentation(
+        **{key: tuple(value) if isinstance(value, list) else value for key, value in values["augmentation"].items()}
+    )
+    return CnnLstmSettings(**values)
 
 
 def build_cnn_lstm(

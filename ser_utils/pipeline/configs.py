@@ -194,10 +194,29 @@ class RobustnessConfig:
     models: tuple[str, ...] | None  # fold-model families scored; None: every one saved
     subset_fraction: float  # share of each test speaker's clips corrupted and scored
     augment_fraction: float  # share of clips given one augmented copy for the multi-condition model; 0: none
+    span_trims_db: tuple[float, ...]  # edge trims (dB below the peak) of the span pool's members; (): no pool
+    span_models: tuple[str, ...]  # baseline families (models.baselines) trained at every trim
+    span_cnn_trim_db: float | None  # edge trim of the span pool's CNN-LSTM on log-mel; None: no CNN-LSTM
+    span_cnn_seeds: int  # CNN-LSTMs averaged in that member
+    span_l2: float  # L2 penalty on the span pool's weights
     n_jobs: int
     seed: int
 
     def __post_init__(self):
+        if self.span_trims_db:
+            n_members = len(self.span_trims_db) * len(self.span_models) + (self.span_cnn_trim_db is not None)
+            trims = [*self.span_trims_db, *([self.span_cnn_trim_db] if self.span_cnn_trim_db is not None else [])]
+            if (
+                self.augment_fraction == 0
+                or min(trims) <= 0
+                or n_members < 2
+                or self.span_l2 < 0
+                or self.span_cnn_seeds < 1
+            ):
+                raise ValueError(
+                    f"the span pool needs augment_fraction > 0, trims above 0 dB, two members or more, span_l2 >= 0 "
+                    f"and span_cnn_seeds >= 1; got {self}"
+                )
         if not self.conditions or any(len(pair) != 2 for pair in self.conditions):
             raise ValueError(f"conditions must be (condition, severity) pairs like ('white_noise', 20.0); got {self}")
         if not 0 < self.subset_fraction <= 1 or not 0 <= self.augment_fraction <= 1:

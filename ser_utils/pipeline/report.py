@@ -16,8 +16,17 @@ import nbformat
 import pandas as pd
 from nbconvert import HTMLExporter
 
+from ser_utils.evaluation.augmentation import SPAN_POOL
 from ser_utils.evaluation.diagnostics import adaptation_of
+from ser_utils.evaluation.fusion import ENSEMBLE
 from ser_utils.evaluation.results import ENROL_PREFIX, NO_ADAPTATION, read_results
+from ser_utils.evaluation.robustness import (
+    DEPLOYMENT_MAX_CLEAN_GAP,
+    DEPLOYMENT_MIN_PHONE_UNCHANGED,
+    DEPLOYMENT_NOISE,
+    DEPLOYMENT_PHONE,
+    SER_TESTS_THRESHOLDS,
+)
 from ser_utils.io.atomic import atomic_write_text
 from ser_utils.io.provenance import git_commit, meta_path, run_info, write_table
 from ser_utils.pipeline.speed_report import SPEED_MARKERS, speed_markdown
@@ -39,6 +48,8 @@ README_MARKERS = ("<!-- results:start -->", "<!-- results:end -->")
 README_RUN = "ravdess-tess"  # the committed full run whose results the README shows
 COMPARISON_FILE = "06_model_comparison.csv"
 RESULTS_FILE = "results.csv"
+ROBUSTNESS_FILE = "07_deployment_check.csv"
+ROBUSTNESS_MODELS = (ENSEMBLE, SPAN_POOL)  # the recommended model and the one for noisy audio
 HONEST_PREFIX = "speaker-"  # honest protocols are speaker-<k>fold; random-leaky shares speakers
 LEAKY_PROTOCOL = "random-leaky"
 TRANSDUCTIVE = ("speaker-normalised",)  # views that need a test speaker's own clips: research rows, not headline
@@ -46,9 +57,12 @@ UNADAPTED_LABELS = ("", "none", "nan")
 MODEL_NAMES = {
     "logistic_regression": "logistic regression",
     "logistic_regression_augmented": "logistic regression, trained with noise / reverb / codec copies (notebook 07)",
+    "gradient_boosting_augmented": "gradient boosting, trained with noise / reverb / codec copies (notebook 07)",
+    "span_pool": "log-linear pool of noise-trained models that read only the speech span (notebook 07)",
     "logistic_regression_multicorpus": "logistic regression, the other corpora added to training (notebook 03)",
     "mlp_tuned": "dense MLP (tuned)",
     "cnn_lstm": "CNN-LSTM (Conv1D + BiLSTM + attention)",
+    "cnn_lstm_augmented": "CNN-LSTM, trained with noise / reverb / codec copies (notebook 07)",
     "gradient_boosting": "gradient boosting",
     "random_forest": "random forest",
     "svm": "RBF-SVM",
@@ -68,6 +82,7 @@ FEATURE_NAMES = {
     "seeds195": "seeds' 195 values",
     "logmel+handcrafted+egemaps": "log-mel + handcrafted + eGeMAPS",
     "families": "each member's own",
+    "speech-spans": "each member's own, over the speech span",
 }
 KEY_CHARTS = ("03_01_model_comparison", "03_04_confusion_best", "04_03_confusion_matrix", "05_04_model_comparison")
 DATA_COLUMNS = ("corpus", "clips", "speakers", "female_speakers", "male_speakers", "emotions", "hours")
@@ -309,11 +324,44 @@ def _results_notes(outputs_dir: Path) -> list[str]:
                     f"alone (no speaker-adaptive model) scores {_pct(spread.mean())} UAR on average "
                     f"({_pct(spread.min())} to {_pct(spread.max())}; `06_enrolment_draws.csv`)."
                 )
+    notes += _robustness_notes(outputs_dir / ROBUSTNESS_FILE)
     durations_path = outputs_dir / "durations.csv"
     if durations_path.is_file():
         durations = pd.read_csv(durations_path).dropna(subset=["seconds"])
         listed = ", ".join(f"{row.notebook} {row.seconds:.0f} s" for row in durations.itertuples())
         notes.append(f"Durations of the {durations['profile'].iloc[0]} profile on this run's machine: {listed}.")
+    return notes
+
+
+def _robustness_notes(check_path: Path) -> list[str]:
+    """From notebook 07's deployment check: the share of unchanged labels of each model of ``ROBUSTNESS_MODELS`` at
+    20 dB white noise and babble and through the phone chain, and which models meet the deployment bar."""
+    if not check_path.is_file():
+        return []
+    check = pd.read_csv(check_path).set_index("model")
+    (white, babble), phone = (f"{c}_{s}_unchanged" for c, s in DEPLOYMENT_NOISE), "_".join(DEPLOYMENT_PHONE)
+    kept = [
+        f"{_name(MODEL_NAMES, model)} keeps {_pct(row[white])} / {_pct(row[babble])} / "
+        f"{_pct(row[f'{phone}_unchanged'])} % of its labels (clean UAR {_pct(row['clean_uar'])})"
+        for model, row in check.iterrows()
+        if model in ROBUSTNESS_MODELS
+    ]
+    notes = []
+    if kept:
+        intro = f"Through 20 dB white noise, 20 dB babble and a GSM phone chain (notebook 07, `{check_path.name}`), "
+        notes.append(intro + " and ".join(kept) + ".")
+    meeting = check.index[check["meets"].astype(bool)]
+    (_, noise_unchanged), phone_unchanged = SER_TESTS_THRESHOLDS[DEPLOYMENT_NOISE[0]], DEPLOYMENT_MIN_PHONE_UNCHANGED
+    notes.append(
+        f"The deployment bar asks for {noise_unchanged:.0%} / {noise_unchanged:.0%} / {phone_unchanged:.0%} "
+        f"with a clean UAR within {100 * DEPLOYMENT_MAX_CLEAN_GAP:.0f} points of the best: "
+        + (
+            ", ".join(_name(MODEL_NAMES, model) for model in meeting)
+            + (" meets it." if len(meeting) == 1 else " meet it.")
+            if len(meeting)
+            else "no model meets it yet."
+        )
+    )
     return notes
 
 
@@ -356,6 +404,10 @@ def _labels(row) -> dict:
 
 
 def _name(names: dict, key: str) -> str:
+    """The display name of ``key``; a feature view over the speech span ("<view>-trim<dB>") is named after its view."""
+    view, _, trim = key.rpartition("-trim")
+    if key not in names and names is FEATURE_NAMES and view and trim.replace(".", "", 1).isdigit():
+        return f"{_name(names, view)}, speech span (edges {trim} dB below the peak trimmed)"
     return names.get(key, key)
 
 

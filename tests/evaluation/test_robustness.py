@@ -154,8 +154,9 @@ def test_fold_models_are_found_and_score_their_own_test_speakers(tmp_path):
             "egemaps", ("p1", "p2"), np.array(values, dtype=np.float32), ("a", "b"), failures, {}, "", 0, 0
         )
 
-    by_condition = {robustness.CLEAN: (["p1", "p2"], {"egemaps": features([[0.0, 0.0], [1.0, 1.0]])})}
-    by_condition["gain", "20.0"] = (["p1", "p2"], {"egemaps": features([[1.0, 1.0], [1.0, 1.0]])})
+    key = robustness.set_key("egemaps", {})
+    by_condition = {robustness.CLEAN: (["p1", "p2"], {key: features([[0.0, 0.0], [1.0, 1.0]])})}
+    by_condition["gain", "20.0"] = (["p1", "p2"], {key: features([[1.0, 1.0], [1.0, 1.0]])})
     labels = robustness.predict_conditions(found, rows=rows, features_by_condition=by_condition, classes=CLASSES)
     assert labels.groupby("condition")["y_pred"].apply(list).to_dict() == {
         "clean": ["angry", "happy"],
@@ -164,6 +165,22 @@ def test_fold_models_are_found_and_score_their_own_test_speakers(tmp_path):
     stranger = rows.assign(speaker=["s3", "s1"])
     with pytest.raises(ValueError, match="not tested on speakers"):
         robustness.predict_conditions(found, rows=stranger, features_by_condition=by_condition, classes=CLASSES)
+
+
+def test_models_reading_one_set_with_two_trims_get_their_own_features(tmp_path):
+    rng = np.random.default_rng(0)
+    quiet = 0.001 * rng.standard_normal(SR)  # 1 s of room tone either side of a loud 0.5-s tone
+    tone = 0.5 * np.sin(2 * np.pi * 220 * np.arange(SR // 2) / SR)
+    path = tmp_path / "clip.wav"
+    sf.write(path, np.concatenate([quiet, tone, quiet]).astype(np.float32), SR)
+    specs = [{"feature_sets": ["handcrafted"], "configs": {"handcrafted": {"trim_db": trim}}} for trim in (None, 20.0)]
+    (paths, sets) = robustness.condition_features(
+        {robustness.CLEAN: [str(path)]}, specs=specs, cache_dir=None, n_jobs=1
+    )[robustness.CLEAN]
+    whole, speech = (sets[robustness.set_key("handcrafted", spec["configs"]["handcrafted"])] for spec in specs)
+    rms = list(whole.columns).index("rms_mean")
+    assert paths == [str(path)] and whole.config != speech.config
+    assert speech.values[0, rms] > 2 * whole.values[0, rms]  # the trimmed clip is 1/5 as long and all tone
 
 
 def test_ensemble_labels_each_fold_with_that_folds_weights(tmp_path):
@@ -200,6 +217,10 @@ def test_ensemble_labels_each_fold_with_that_folds_weights(tmp_path):
     assert fused.loc["p1", "prob_angry"] == pytest.approx(angry / (angry + happy))
     assert fused.loc["p1", "y_pred"] == "happy" and fused.loc["p3", "y_pred"] == "angry"
     assert set(fused.index) == {"p1", "p3"} and set(fused["model"]) == {"ensemble"}
+    named = robustness.ensemble_predictions(
+        predictions, models=models, ensemble_dir=folder, classes=CLASSES, name="pool", features="spans"
+    )
+    assert set(named["model"]) == {"pool"} and set(named["features"]) == {"spans"}
     with pytest.raises(ValueError, match="was not scored"):
         robustness.ensemble_predictions(predictions, models=models[:1], ensemble_dir=folder, classes=CLASSES)
 
@@ -233,3 +254,8 @@ def test_modules_that_workers_import_load_no_tensorflow():
     script += "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.stdout.split()[-2:] == ["False", "False"], done.stderr[-2000:]
+
+
+def test_span_features_name_the_trim():
+    assert augmentation.span_features("handcrafted+egemaps", 20.0) == "handcrafted+egemaps-trim20"
+    assert augmentation.span_features("logmel", 12.5) == "logmel-trim12.5"

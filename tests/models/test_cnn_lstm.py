@@ -1,12 +1,21 @@
 """CNN-LSTM model and log-mel pipeline: shapes, one training step, masks, and augmentation only in training."""
 
+import json
+from dataclasses import asdict
+
 import keras
 import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
 
-from ser_utils.models.cnn_lstm import CnnLstmSettings, average_models, build_cnn_lstm, train_cnn_lstm
+from ser_utils.models.cnn_lstm import (
+    CnnLstmSettings,
+    average_models,
+    build_cnn_lstm,
+    settings_from_card,
+    train_cnn_lstm,
+)
 from ser_utils.models.logmel_input import (
     NO_AUGMENTATION,
     Augmentation,
@@ -299,3 +308,16 @@ def test_dataset_rejects_bad_input(data):
         logmel_dataset(features, labels, n_classes=N_CLASSES, training=True, batch_size=4)
     with pytest.raises(ValueError, match=">= 0"):
         Augmentation(time_masks=-1)
+
+
+def test_settings_come_back_from_a_card_written_as_json():
+    settings = CnnLstmSettings(
+        learning_rate=3e-4,
+        batch_size=16,
+        patience=7,
+        n_seeds=2,
+        conv_filters=(32, 48),
+        augmentation=Augmentation(snr_db=(15.0, 30.0), mixup_alpha=0.2),
+    )
+    training = json.loads(json.dumps({**asdict(settings), "epochs": 60, "seed": 0, "precision": "float32"}))
+    assert settings_from_card(training) == settings  # lists back to tuples, the nested recipe rebuilt

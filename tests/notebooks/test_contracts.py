@@ -269,6 +269,25 @@ def test_07_robustness_scores_every_condition_and_the_augmented_model(run):
     assert card["training"]["augmentation"]["recipe"] and card["input"]["kind"] == "features"
     plain = results_rows(ws, started, "logistic_regression", "handcrafted+egemaps")
     assert rows.set_index("fold").loc["pooled", "n_test"] == plain.set_index("fold").loc["pooled", "n_test"]
+    member_dir = ws.artifacts_dir / "logistic_regression_augmented__handcrafted+egemaps-trim20"  # quick: one trim
+    member = json.loads(fresh(member_dir / "model_card.json", started).read_text())
+    assert [config["trim_db"] for config in member["input"]["configs"].values()] == [20.0, 20.0]
+    pool_dir = ws.artifacts_dir / "span_pool"
+    pool = json.loads(fresh(pool_dir / "model_card.json", started).read_text())
+    pooled = results_rows(ws, started, "span_pool", "speech-spans").set_index("fold").loc["pooled"]
+    assert pool["metrics"]["pooled"]["uar"] == pytest.approx(pooled["uar"]) and pool["input"]["kind"] == "ensemble"
+    assert set(pool["fold_members"]) == {"fold1", "fold2"} and all(entry["weight"] > 0 for entry in pool["members"])
+    weights = table(ws, "07_span_pool_weights", started).set_index("fold")
+    assert list(weights.columns) == [  # quick: one trim of one family, and the CNN-LSTM
+        "logistic_regression_augmented · handcrafted+egemaps-trim20",
+        "cnn_lstm_augmented · logmel-trim20",
+    ]
+    assert set(weights.index) == {"fold1", "fold2", "all"} and (weights.to_numpy() >= 0).all()
+    cnn = json.loads(
+        fresh(ws.artifacts_dir / "cnn_lstm_augmented__logmel-trim20" / "model_card.json", started).read_text()
+    )
+    assert cnn["input"]["configs"]["logmel"]["trim_db"] == 20.0 and cnn["family"] == "keras"
+    assert "span_pool" in set(check["model"]) and "span_pool" in set(scores["model"])
 
 
 def test_08_inference_draws_a_timeline_against_the_truth_and_times_the_model(run):

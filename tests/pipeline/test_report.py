@@ -191,3 +191,42 @@ def test_readme_notes_name_the_best_model_adapted_from_at_most_16_clips(outputs)
     assert "(67.0 to 71.0" in notes
     table, _ = report.headline_table(outputs)
     assert "ensemble" not in set(table["model"]), "enrolment rows stay out of the zero-shot table"
+
+
+def test_readme_notes_give_the_unchanged_labels_of_the_ensemble_and_span_pool(outputs):
+    assert not any("GSM" in note for note in report._results_notes(outputs)), "no claim without notebook 07's table"
+    check = pd.DataFrame(
+        {
+            "model": ["ensemble", "span_pool", "svm"],
+            "features": ["families", "speech-spans", "egemaps"],
+            "clean_uar": [0.633, 0.561, 0.5],
+            "white_noise_20.0_unchanged": [0.458, 0.82, 0.3],
+            "babble_20.0_unchanged": [0.625, 0.91, 0.3],
+            "telephone_gsm_unchanged": [0.299, 0.67, 0.3],
+            "meets": [False, False, False],
+        }
+    )
+    check.to_csv(outputs / report.ROBUSTNESS_FILE, index=False)
+    notes = " ".join(report._results_notes(outputs))
+    assert (
+        "log-linear pool of the families (weights fitted on other folds' speakers) keeps 45.8 / 62.5 / 29.9 %" in notes
+    )
+    assert "models that read only the speech span (notebook 07) keeps 82.0 / 91.0 / 67.0 %" in notes
+    assert "(clean UAR 56.1)" in notes and "RBF-SVM keeps" not in notes
+    assert "asks for 90% / 90% / 70%" in notes and "no model meets it yet" in notes
+    check.assign(meets=[False, True, False]).to_csv(outputs / report.ROBUSTNESS_FILE, index=False)
+    assert "only the speech span (notebook 07) meets it." in " ".join(report._results_notes(outputs))
+
+
+def test_span_views_are_named_after_their_feature_view():
+    assert report._name(report.FEATURE_NAMES, "handcrafted+egemaps-trim20") == (
+        "handcrafted + eGeMAPS, speech span (edges 20 dB below the peak trimmed)"
+    )
+    assert report._name(report.FEATURE_NAMES, "logmel-trim12.5") == (
+        "log-mel spectrogram, speech span (edges 12.5 dB below the peak trimmed)"
+    )
+    assert report._name(report.FEATURE_NAMES, "speech-spans") == "each member's own, over the speech span"
+    assert report._name(report.FEATURE_NAMES, "logmel-trimmed") == "logmel-trimmed"
+    assert report._name(report.FEATURE_NAMES, "yamnet-waveform") == "waveform"
+    assert report._name(report.FEATURE_NAMES, "speaker-normalised") == "speaker-normalised"
+    assert report._name(report.MODEL_NAMES, "svm-trim20") == "svm-trim20", "model names are not views"
