@@ -9,14 +9,18 @@ speakers, save the fold model (``<work_dir>/folds/<fold>/``, the reference famil
 added), record the predictions in ``results.csv``, and save a deployable model trained on every speaker the
 same way (``input_spec``: the card's inputs when they differ from the reference's).
 
-Notebook 07's span pool (``SPAN_POOL``) retrains families this way on features of the speech span only: the clip's
-edges trimmed ``trim_db`` below its peak before analysis (``span_features`` labels them), so the quiet edges that
-noise fills stop counting; it then pools them log-linearly (``fusion.cross_fitted_ensemble``).
+Notebook 07's span pool (``SPAN_POOL``) retrains families this way (``family_trainer``: each saved family's recipe)
+on features of the speech span only, over a noise floor: the clip's edges trimmed ``trim_db`` below its peak, so the
+quiet edges that noise fills stop counting, then seeded white noise added ``noise_floor_db`` below the span's power
+(``audio.prepare``), so a recording's own faint noise changes the input little (``span_features`` labels the view);
+it then pools them log-linearly (``fusion.cross_fitted_ensemble``).
 """
 
+import re
 import time
 import zlib
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +29,18 @@ import pandas as pd
 from ser_utils.evaluation import experiment, protocol
 from ser_utils.evaluation.results import metrics_summary, predictions_table
 from ser_utils.evaluation.robustness import babble_talkers, corrupted_paths
+from ser_utils.models.baselines import BASELINES, train_baseline
+from ser_utils.models.cnn_lstm import settings_from_card, train_cnn_lstm
+from ser_utils.models.dense_mlp import train_mlp
 from ser_utils.models.persistence import FOLDS_DIR, predict_probabilities, read_card, save_model
 
 __all__ = [
     "DEFAULT_RECIPE",
     "SPAN_POOL",
     "SPAN_POOL_FEATURES",
+    "SPAN_VIEW",
     "span_features",
+    "family_trainer",
     "augmented_clips",
     "augment_and_deploy",
 ]
@@ -47,14 +56,32 @@ DEFAULT_RECIPE = (
 )
 # notebook 07's span pool: multi-condition models that read only the speech span, pooled (its results.csv key)
 SPAN_POOL, SPAN_POOL_FEATURES = "span_pool", "speech-spans"
+SPAN_VIEW = re.compile(r"(?P<view>.+)-trim(?P<trim>\d+(?:\.\d+)?)(?:-floor(?P<floor>\d+(?:\.\d+)?))?")
 AUGMENT_SEED_OFFSET = 1  # augmented copies never reuse the seeds of the evaluated corruptions
 AUGMENT_STREAM = 0  # the random stream of the per-clip draws (condition, severity, kept or not)
 
 
-def span_features(features: str, trim_db: float) -> str:
-    """The label of ``features`` taken over the speech span, edges ``trim_db`` dB below the peak trimmed:
-    "<features>-trim<dB>"."""
-    return f"{features}-trim{trim_db:g}"
+def span_features(features: str, trim_db: float, floor_db: float | None = None) -> str:
+    """The label of ``features`` taken over the speech span, edges ``trim_db`` dB below the peak trimmed and, with
+    ``floor_db``, a white noise floor that many dB below the span's power added: "<features>-trim<dB>[-floor<dB>]"
+    (``SPAN_VIEW`` parses it)."""
+    return f"{features}-trim{trim_db:g}" + ("" if floor_db is None else f"-floor{floor_db:g}")
+
+
+def family_trainer(family: str, training: dict, *, n_seeds: int = 1):
+    """The experiment loop's training function for the recipe of a saved ``family``, read from its card's
+    ``training`` section: a baseline kind (``models.baselines.BASELINES``), "mlp_tuned" (notebook 03's dense MLP)
+    or "cnn_lstm" (notebook 04's, ``n_seeds`` seeds averaged)."""
+    if family in BASELINES:
+        return partial(train_baseline, kind=family, n_jobs=1)
+    if family == "mlp_tuned":
+        config = training["config"]
+        keys = ("epochs", "batch_size", "patience", "learning_rate")
+        return partial(train_mlp, variant="tuned", **{key: config[key] for key in keys})
+    if family == "cnn_lstm":
+        settings = replace(settings_from_card(training), n_seeds=n_seeds)
+        return partial(train_cnn_lstm, settings=settings, epochs=training["epochs"])
+    raise ValueError(f"no recipe to retrain {family!r}; use one of {(*BASELINES, 'mlp_tuned', 'cnn_lstm')}")
 
 
 def augmented_clips(

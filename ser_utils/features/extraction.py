@@ -255,7 +255,7 @@ def waveform_feature_sets(waveform: np.ndarray, *, configs: dict) -> list[np.nda
 
 def _waveform_set(waveform: np.ndarray, feature_set: str, config) -> np.ndarray:
     extractor = _extractor(feature_set)
-    prepared = prepare_waveform(waveform, sr=config.sr, trim_db=config.trim_db)
+    prepared = prepare_waveform(waveform, sr=config.sr, trim_db=config.trim_db, noise_floor_db=config.noise_floor_db)
     return np.asarray(extractor.compute(prepared, config=config), dtype=extractor.dtype)
 
 
@@ -431,7 +431,9 @@ def _extract_one(path: str, digest: str, feature_set: str, config, cache: Featur
         # One BLAS thread per clip: a matrix product's rounding depends on the thread count, so without this
         # a clip's float32 values would change with n_jobs (worker processes get fewer threads than this one).
         with one_thread():
-            waveform = prepare_waveform(path, sr=config.sr, trim_db=config.trim_db)
+            waveform = prepare_waveform(
+                path, sr=config.sr, trim_db=config.trim_db, noise_floor_db=config.noise_floor_db
+            )
             array = np.asarray(extractor.compute(waveform, config=config), dtype=extractor.dtype)
     except AudioError as error:
         return None, error.reason

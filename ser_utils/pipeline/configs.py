@@ -8,6 +8,7 @@ environment access), so building one is always cheap and safe. ``io.provenance.r
 from dataclasses import dataclass
 
 from ser_utils.evaluation.calibration import OBJECTIVES
+from ser_utils.models.baselines import BASELINES
 
 __all__ = [
     "EdaConfig",
@@ -195,9 +196,10 @@ class RobustnessConfig:
     subset_fraction: float  # share of each test speaker's clips corrupted and scored
     augment_fraction: float  # share of clips given one augmented copy for the multi-condition model; 0: none
     span_trims_db: tuple[float, ...]  # edge trims (dB below the peak) of the span pool's members; (): no pool
-    span_models: tuple[str, ...]  # baseline families (models.baselines) trained at every trim
+    span_models: tuple[str, ...]  # families trained at every trim: baselines (models.baselines) or "mlp_tuned"
     span_cnn_trim_db: float | None  # edge trim of the span pool's CNN-LSTM on log-mel; None: no CNN-LSTM
     span_cnn_seeds: int  # CNN-LSTMs averaged in that member
+    span_floor_db: float | None  # white noise floor under every member's input, dB below the span's power; None: none
     span_l2: float  # L2 penalty on the span pool's weights
     n_jobs: int
     seed: int
@@ -209,13 +211,15 @@ class RobustnessConfig:
             if (
                 self.augment_fraction == 0
                 or min(trims) <= 0
+                or (self.span_floor_db is not None and self.span_floor_db <= 0)
                 or n_members < 2
                 or self.span_l2 < 0
                 or self.span_cnn_seeds < 1
+                or not set(self.span_models) <= {*BASELINES, "mlp_tuned"}
             ):
                 raise ValueError(
-                    f"the span pool needs augment_fraction > 0, trims above 0 dB, two members or more, span_l2 >= 0 "
-                    f"and span_cnn_seeds >= 1; got {self}"
+                    f"the span pool needs augment_fraction > 0, trims and a floor above 0 dB, two members or more, "
+                    f"span_l2 >= 0, span_cnn_seeds >= 1 and span_models among {(*BASELINES, 'mlp_tuned')}; got {self}"
                 )
         if not self.conditions or any(len(pair) != 2 for pair in self.conditions):
             raise ValueError(f"conditions must be (condition, severity) pairs like ('white_noise', 20.0); got {self}")

@@ -16,7 +16,7 @@ import nbformat
 import pandas as pd
 from nbconvert import HTMLExporter
 
-from ser_utils.evaluation.augmentation import SPAN_POOL
+from ser_utils.evaluation.augmentation import SPAN_POOL, SPAN_VIEW
 from ser_utils.evaluation.diagnostics import adaptation_of
 from ser_utils.evaluation.fusion import ENSEMBLE
 from ser_utils.evaluation.results import ENROL_PREFIX, NO_ADAPTATION, read_results
@@ -49,6 +49,7 @@ README_RUN = "ravdess-tess"  # the committed full run whose results the README s
 COMPARISON_FILE = "06_model_comparison.csv"
 RESULTS_FILE = "results.csv"
 ROBUSTNESS_FILE = "07_deployment_check.csv"
+HOLDOUT_FILE = "07_holdout_check.csv"  # the same check on other held-out clips (scripts/holdout_check.py)
 ROBUSTNESS_MODELS = (ENSEMBLE, SPAN_POOL)  # the recommended model and the one for noisy audio
 HONEST_PREFIX = "speaker-"  # honest protocols are speaker-<k>fold; random-leaky shares speakers
 LEAKY_PROTOCOL = "random-leaky"
@@ -58,9 +59,10 @@ MODEL_NAMES = {
     "logistic_regression": "logistic regression",
     "logistic_regression_augmented": "logistic regression, trained with noise / reverb / codec copies (notebook 07)",
     "gradient_boosting_augmented": "gradient boosting, trained with noise / reverb / codec copies (notebook 07)",
-    "span_pool": "log-linear pool of noise-trained models that read only the speech span (notebook 07)",
+    "span_pool": "log-linear pool of noise-trained models on the speech span over a noise floor (notebook 07)",
     "logistic_regression_multicorpus": "logistic regression, the other corpora added to training (notebook 03)",
     "mlp_tuned": "dense MLP (tuned)",
+    "mlp_tuned_augmented": "dense MLP (tuned), trained with noise / reverb / codec copies (notebook 07)",
     "cnn_lstm": "CNN-LSTM (Conv1D + BiLSTM + attention)",
     "cnn_lstm_augmented": "CNN-LSTM, trained with noise / reverb / codec copies (notebook 07)",
     "gradient_boosting": "gradient boosting",
@@ -227,7 +229,7 @@ def _from_results(results: pd.DataFrame, leaky: pd.DataFrame) -> pd.DataFrame:
     rows = [
         {
             "model": _name(MODEL_NAMES, model),
-            "features": _name(FEATURE_NAMES, features),
+            "features": _feature_name(features),
             "WA": f"{_pct(row.wa)} ± {_pct(std.get((model, features), math.nan))}",
             "UAR": _pct(row.uar),
             "macro-F1": _pct(row.macro_f1),
@@ -250,7 +252,7 @@ def _from_comparison(comparison: pd.DataFrame, leaky: pd.DataFrame) -> pd.DataFr
     leaky = _order_like(leaky, best["model"])
     rows = []
     for row in best.itertuples():
-        features = _name(FEATURE_NAMES, row.features)
+        features = _feature_name(row.features)
         if row.adaptation.lower() not in UNADAPTED_LABELS:
             features += f", {row.adaptation}"
         delta = getattr(row, "delta_uar_vs_best", math.nan)
@@ -339,10 +341,8 @@ def _robustness_notes(check_path: Path) -> list[str]:
     if not check_path.is_file():
         return []
     check = pd.read_csv(check_path).set_index("model")
-    (white, babble), phone = (f"{c}_{s}_unchanged" for c, s in DEPLOYMENT_NOISE), "_".join(DEPLOYMENT_PHONE)
     kept = [
-        f"{_name(MODEL_NAMES, model)} keeps {_pct(row[white])} / {_pct(row[babble])} / "
-        f"{_pct(row[f'{phone}_unchanged'])} % of its labels (clean UAR {_pct(row['clean_uar'])})"
+        f"{_name(MODEL_NAMES, model)} keeps {_unchanged_shares(row)} of its labels (clean UAR {_pct(row['clean_uar'])})"
         for model, row in check.iterrows()
         if model in ROBUSTNESS_MODELS
     ]
@@ -362,7 +362,33 @@ def _robustness_notes(check_path: Path) -> list[str]:
             else "no model meets it yet."
         )
     )
-    return notes
+    return notes + _holdout_notes(check_path.with_name(HOLDOUT_FILE), check=check)
+
+
+def _holdout_notes(holdout_path: Path, *, check: pd.DataFrame) -> list[str]:
+    """The ``ROBUSTNESS_MODELS`` rows of the holdout check, for the models it shares with ``check`` (indexed by model)
+    at the same clean UAR (the same saved models; a holdout of older models says nothing)."""
+    if not holdout_path.is_file():
+        return []
+    holdout = pd.read_csv(holdout_path).set_index("model")
+    kept = [
+        f"{_name(MODEL_NAMES, model)} keeps {_unchanged_shares(row)} ({'meets' if row['meets'] else 'misses'} the bar)"
+        for model, row in holdout.iterrows()
+        if model in ROBUSTNESS_MODELS and model in check.index and row["clean_uar"] == check.loc[model, "clean_uar"]
+    ]
+    if not kept:
+        return []
+    n_clips = int(holdout.loc[[model for model in ROBUSTNESS_MODELS if model in holdout.index], "n"].min())
+    return [
+        f"On {n_clips} other held-out clips, outside the subset the span pool's recipe was chosen on "
+        f"(`scripts/holdout_check.py`, `{holdout_path.name}`), " + " and ".join(kept) + "."
+    ]
+
+
+def _unchanged_shares(row: pd.Series) -> str:
+    """A deployment-check row's unchanged labels at 20 dB white noise / 20 dB babble / the phone chain, in percent."""
+    (white, babble), phone = (f"{c}_{s}_unchanged" for c, s in DEPLOYMENT_NOISE), "_".join(DEPLOYMENT_PHONE)
+    return f"{_pct(row[white])} / {_pct(row[babble])} / {_pct(row[f'{phone}_unchanged'])} %"
 
 
 def _best_enrolled(results_path: Path, *, max_clips: int) -> pd.Series | None:
@@ -400,15 +426,21 @@ def _order_like(leaky: pd.DataFrame, honest_models) -> pd.DataFrame:
 
 
 def _labels(row) -> dict:
-    return {"model": _name(MODEL_NAMES, row.model), "features": _name(FEATURE_NAMES, row.features), "leaky": True}
+    return {"model": _name(MODEL_NAMES, row.model), "features": _feature_name(row.features), "leaky": True}
 
 
 def _name(names: dict, key: str) -> str:
-    """The display name of ``key``; a feature view over the speech span ("<view>-trim<dB>") is named after its view."""
-    view, _, trim = key.rpartition("-trim")
-    if key not in names and names is FEATURE_NAMES and view and trim.replace(".", "", 1).isdigit():
-        return f"{_name(names, view)}, speech span (edges {trim} dB below the peak trimmed)"
     return names.get(key, key)
+
+
+def _feature_name(key: str) -> str:
+    """The display name of feature label ``key``; a view over the speech span ("<view>-trim<dB>", optionally
+    "-floor<dB>": ``augmentation.span_features``) is named after its view."""
+    span = SPAN_VIEW.fullmatch(key)
+    if key in FEATURE_NAMES or span is None:
+        return FEATURE_NAMES.get(key, key)
+    name = f"{_feature_name(span['view'])}, speech span (edges {span['trim']} dB below the peak trimmed"
+    return name + (f", white noise floor {span['floor']} dB below it)" if span["floor"] else ")")
 
 
 def _pct(value: float, *, sign: bool = False) -> str:

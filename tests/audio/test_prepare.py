@@ -55,3 +55,17 @@ def test_files_are_resampled_and_bad_arrays_rejected(tmp_path):
         prepare_waveform(np.full(SR, np.nan, np.float32), sr=SR, trim_db=None)
     with pytest.raises(AudioError, match="no such file"):
         prepare_waveform(tmp_path / "missing.wav", sr=SR, trim_db=None)
+
+
+def test_noise_floor_sits_its_level_below_the_trimmed_clip_and_repeats_exactly():
+    waveform = np.concatenate([np.zeros(SR), tone(1.0), np.zeros(SR)]).astype(np.float32)
+    trimmed = prepare_waveform(waveform, sr=SR, trim_db=40.0)
+    floored = prepare_waveform(waveform, sr=SR, trim_db=40.0, noise_floor_db=20.0)
+    noise = floored.astype(np.float64) - trimmed
+    snr_db = 10 * np.log10(np.mean(trimmed.astype(np.float64) ** 2) / np.mean(noise**2))
+    assert floored.dtype == np.float32 and len(floored) == len(trimmed)
+    assert abs(snr_db - 20.0) < 0.1  # measured against the 1-s tone, not the 3-s padded clip
+    assert np.array_equal(floored, prepare_waveform(waveform, sr=SR, trim_db=40.0, noise_floor_db=20.0))
+    spectrum = np.abs(np.fft.rfft(noise)) ** 2
+    low, high = spectrum[: len(spectrum) // 2].mean(), spectrum[len(spectrum) // 2 :].mean()
+    assert 0.8 < low / high < 1.25  # white: as much power in the upper half of the band as in the lower

@@ -45,6 +45,16 @@ def test_subset_takes_the_share_of_every_test_speaker_with_its_fold(tmp_path):
         robustness.evaluation_subset(manifest, FOLDS, fraction=0, seed=0)
 
 
+def test_a_second_subset_shares_no_clip_with_the_first_and_keeps_its_size(tmp_path):
+    manifest = _manifest(tmp_path)
+    first = robustness.evaluation_subset(manifest, FOLDS, fraction=0.5, seed=0)
+    second = robustness.evaluation_subset(manifest, FOLDS, fraction=0.5, seed=0, exclude=first["path"])
+    assert set(first["path"]).isdisjoint(second["path"]) and len(set(first["path"]) | set(second["path"])) == 16
+    assert second.groupby("speaker").size().to_dict() == {"s1": 2, "s2": 2, "s3": 2, "s4": 2}
+    with pytest.raises(ValueError, match="speaker s1 has 0 clips left to draw, fewer than 2"):
+        robustness.evaluation_subset(manifest, FOLDS, fraction=0.5, seed=0, exclude=manifest["path"])
+
+
 def test_corrupted_clips_are_written_once_and_babble_comes_from_other_folds(tmp_path):
     manifest = _manifest(tmp_path, clips_per_speaker=2)
     subset = robustness.evaluation_subset(manifest, FOLDS, fraction=1.0, seed=0)
@@ -256,6 +266,24 @@ def test_modules_that_workers_import_load_no_tensorflow():
     assert done.stdout.split()[-2:] == ["False", "False"], done.stderr[-2000:]
 
 
-def test_span_features_name_the_trim():
+def test_span_features_name_the_trim_and_floor():
     assert augmentation.span_features("handcrafted+egemaps", 20.0) == "handcrafted+egemaps-trim20"
     assert augmentation.span_features("logmel", 12.5) == "logmel-trim12.5"
+    assert augmentation.span_features("logmel", 20.0, 17.5) == "logmel-trim20-floor17.5"
+    assert augmentation.SPAN_VIEW.fullmatch("logmel-trim20-floor17.5").group("view", "trim", "floor") == (
+        "logmel",
+        "20",
+        "17.5",
+    )
+
+
+def test_family_trainer_retrains_each_saved_recipe_and_refuses_unknown_families():
+    baseline = augmentation.family_trainer("gradient_boosting", {})
+    assert baseline.func.__name__ == "train_baseline"
+    assert baseline.keywords == {"kind": "gradient_boosting", "n_jobs": 1}
+    card = {"config": {"epochs": 7, "batch_size": 16, "patience": 3, "learning_rate": 0.01, "seed": 0}}
+    mlp = augmentation.family_trainer("mlp_tuned", card)
+    assert mlp.func.__name__ == "train_mlp"
+    assert mlp.keywords == {"variant": "tuned", "epochs": 7, "batch_size": 16, "patience": 3, "learning_rate": 0.01}
+    with pytest.raises(ValueError, match="no recipe to retrain 'yamnet_finetuned'"):
+        augmentation.family_trainer("yamnet_finetuned", {})

@@ -181,3 +181,18 @@ print("ok")
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.stdout.strip().endswith("ok"), done.stderr[-2000:]
+
+
+def test_a_noise_floor_fills_the_quiet_bands_and_keys_its_own_cache_entries(clips, tmp_path):
+    path = str(clips["03-01-05-01-01-01-01"])  # a 220 Hz tone: every other mel band is empty
+    plain = feature_extraction.default_config("logmel")
+    floored = replace(plain, noise_floor_db=20.0)
+    tone, noisy = (
+        extract_features([path], feature_set="logmel", config=config, cache_dir=tmp_path, n_jobs=1, progress=False)
+        for config in (plain, floored)
+    )
+    assert tone.cache_key != noisy.cache_key
+    top_band = (0, slice(None), -1)  # the highest mel band, 8 kHz: the tone leaves it at the spectrogram's floor
+    assert noisy.values[top_band].astype(float).max() > tone.values[top_band].astype(float).max() + 20
+    in_memory = waveform_features(load_audio(path, sr=SR), feature_set="logmel", config=floored)
+    np.testing.assert_array_equal(in_memory, noisy.values[0])  # served clips get the floor the model trained with

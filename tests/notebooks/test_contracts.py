@@ -7,6 +7,8 @@ run, so a notebook that silently skips a chart fails here even when an older cop
 """
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -269,9 +271,10 @@ def test_07_robustness_scores_every_condition_and_the_augmented_model(run):
     assert card["training"]["augmentation"]["recipe"] and card["input"]["kind"] == "features"
     plain = results_rows(ws, started, "logistic_regression", "handcrafted+egemaps")
     assert rows.set_index("fold").loc["pooled", "n_test"] == plain.set_index("fold").loc["pooled", "n_test"]
-    member_dir = ws.artifacts_dir / "logistic_regression_augmented__handcrafted+egemaps-trim20"  # quick: one trim
+    member_dir = ws.artifacts_dir / "logistic_regression_augmented__handcrafted+egemaps-trim20-floor20"
     member = json.loads(fresh(member_dir / "model_card.json", started).read_text())
-    assert [config["trim_db"] for config in member["input"]["configs"].values()] == [20.0, 20.0]
+    configs = member["input"]["configs"].values()
+    assert [(config["trim_db"], config["noise_floor_db"]) for config in configs] == [(20.0, 20.0)] * 2
     pool_dir = ws.artifacts_dir / "span_pool"
     pool = json.loads(fresh(pool_dir / "model_card.json", started).read_text())
     pooled = results_rows(ws, started, "span_pool", "speech-spans").set_index("fold").loc["pooled"]
@@ -279,15 +282,32 @@ def test_07_robustness_scores_every_condition_and_the_augmented_model(run):
     assert set(pool["fold_members"]) == {"fold1", "fold2"} and all(entry["weight"] > 0 for entry in pool["members"])
     weights = table(ws, "07_span_pool_weights", started).set_index("fold")
     assert list(weights.columns) == [  # quick: one trim of one family, and the CNN-LSTM
-        "logistic_regression_augmented · handcrafted+egemaps-trim20",
-        "cnn_lstm_augmented · logmel-trim20",
+        "logistic_regression_augmented · handcrafted+egemaps-trim20-floor20",
+        "cnn_lstm_augmented · logmel-trim20-floor20",
     ]
     assert set(weights.index) == {"fold1", "fold2", "all"} and (weights.to_numpy() >= 0).all()
     cnn = json.loads(
-        fresh(ws.artifacts_dir / "cnn_lstm_augmented__logmel-trim20" / "model_card.json", started).read_text()
+        fresh(ws.artifacts_dir / "cnn_lstm_augmented__logmel-trim20-floor20" / "model_card.json", started).read_text()
     )
-    assert cnn["input"]["configs"]["logmel"]["trim_db"] == 20.0 and cnn["family"] == "keras"
+    logmel = cnn["input"]["configs"]["logmel"]
+    assert (logmel["trim_db"], logmel["noise_floor_db"]) == (20.0, 20.0) and cnn["family"] == "keras"
     assert "span_pool" in set(check["model"]) and "span_pool" in set(scores["model"])
+
+
+def test_holdout_check_scores_both_pools_on_as_many_other_clips(run):
+    ws, started = check_ran(run, "07_robustness")
+    script = ROOT / "scripts" / "holdout_check.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--data", str(ws.data_dir), "--jobs", "1"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    check = table(ws, "07_holdout_check", started).set_index(["model", "features"])
+    scores = table(ws, "07_robustness", started)
+    n_first = scores.loc[scores["model"].eq("span_pool") & scores["condition"].eq("clean"), "n"].item()
+    for pool in (("ensemble", "families"), ("span_pool", "speech-spans")):  # quick 07 scores only the span pool
+        assert check.loc[pool, "n"] == n_first  # as many clips per speaker, other ones
+        assert check.loc[pool, ["white_noise_20.0_unchanged", "telephone_gsm_unchanged"]].between(0, 1).all()
+    assert f"none of them in notebook 07's subset of {n_first}" in done.stdout
 
 
 def test_08_inference_draws_a_timeline_against_the_truth_and_times_the_model(run):
