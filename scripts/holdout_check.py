@@ -16,6 +16,7 @@ import argparse
 
 import pandas as pd
 
+from ser_utils.audio.loading import SAMPLE_RATE
 from ser_utils.data.manifest import usable_rows
 from ser_utils.evaluation import experiment, robustness
 from ser_utils.evaluation.augmentation import SPAN_POOL, SPAN_POOL_FEATURES
@@ -26,7 +27,6 @@ from ser_utils.pipeline.workspace import open_workspace
 
 BAR_CONDITIONS = (("white_noise", 20.0), ("babble", 20.0), ("telephone", "gsm"))
 POOLS = ((ENSEMBLE, ENSEMBLE_FEATURES), (SPAN_POOL, SPAN_POOL_FEATURES))
-SAMPLE_RATE = 16000
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
