@@ -1,15 +1,17 @@
 """Notebook 07's deployment bar, measured again on held-out clips that no choice was made on.
 
-The span pool's recipe (edge trim, noise floor, member families) was chosen while looking at notebook 07's
-robustness subset (``SUBSET_FRACTION`` of each test speaker's clips, drawn with ``SEED``). This script draws a
-second subset of the same size per speaker from the clips that subset left out, corrupts it with the bar's
-conditions (white noise and babble at 20 dB SNR, the GSM phone chain), scores the fold models of the saved pools
-(the ensemble of notebook 06 and the span pool), pools each fold with that fold's weights, and writes
-``outputs/<run>/07_holdout_check.csv`` with ``robustness.deployment_check``'s columns (clean UAR from
-``results.csv``: every held-out clip, as in notebook 07).
+The span pool's recipe (edge trim, noise floor, phone view, member families) was chosen while looking at
+subsets of the held-out clips: notebook 07's robustness subset (``SUBSET_FRACTION`` of each test speaker's clips,
+drawn with ``SEED``) and any further subsets named with ``--chosen-on`` (each drawn, the same size, from the clips
+the earlier ones left). This script scores other clips: one more subset of that size (``--seed``), or with
+``--rest`` every held-out clip the chosen-on subsets left. It corrupts them with the bar's conditions (white noise
+and babble at 20 dB SNR, the GSM phone chain), scores the fold models of the saved pools (the ensemble of notebook
+06 and the span pool), pools each fold with that fold's weights, and writes ``outputs/<run>/07_holdout_check.csv``
+with ``robustness.deployment_check``'s columns (clean UAR from ``results.csv``: every held-out clip, as in
+notebook 07).
 
 Usage, after the notebooks have run (the arguments mirror notebook 07's parameters):
-    .venv/bin/python scripts/holdout_check.py --data ../shared/data --corpora ravdess [--seed 1] [--jobs 2]
+    .venv/bin/python scripts/holdout_check.py --data ../shared/data --corpora ravdess [--chosen-on 0 1] [--rest]
 """
 
 import argparse
@@ -34,8 +36,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--data", default=None, help="corpora folder (default: $SER_DATA_DIR, else data/, else demo)")
     parser.add_argument("--corpora", nargs="*", default=None, help="the corpora notebooks 03-07 evaluated")
     parser.add_argument("--fraction", type=float, default=0.1, help="notebook 07's SUBSET_FRACTION")
-    parser.add_argument("--first-seed", type=int, default=0, help="notebook 07's SEED: the subset left out")
-    parser.add_argument("--seed", type=int, default=1, help="draws the second subset and its corruptions")
+    parser.add_argument(
+        "--chosen-on", type=int, nargs="+", default=[0], help="seeds of the subsets left out, notebook 07's SEED first"
+    )
+    parser.add_argument("--rest", action="store_true", help="score every held-out clip those subsets left")
+    parser.add_argument("--seed", type=int, default=1, help="draws the scored subset and its corruptions")
     parser.add_argument("--jobs", type=int, default=2, help="processes corrupting audio and extracting features")
     args = parser.parse_args(argv)
 
@@ -44,9 +49,13 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     corpora = tuple(args.corpora) if args.corpora else None
     evaluated, corpora_label, folds = experiment.saved_folds(ws.outputs_dir, manifest, corpora=corpora)
     classes = experiment.class_list(evaluated)
-    first = robustness.evaluation_subset(evaluated, folds, fraction=args.fraction, seed=args.first_seed)
+    chosen_on = []
+    for seed in args.chosen_on:
+        chosen_on += list(
+            robustness.evaluation_subset(evaluated, folds, fraction=args.fraction, seed=seed, exclude=chosen_on)["path"]
+        )
     subset = robustness.evaluation_subset(
-        evaluated, folds, fraction=args.fraction, seed=args.seed, exclude=first["path"]
+        evaluated, folds, fraction=None if args.rest else args.fraction, seed=args.seed, exclude=chosen_on
     )
     paths_by_condition = robustness.corrupt_subset(
         subset,
@@ -104,7 +113,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     check.insert(2, "n", [clips_scored[key] for key in zip(check["model"], check["features"], strict=True)])
     info = run_info(vars(args), data_label=ws.data_label, root=ws.root)
     write_table(check, "07_holdout_check", outputs_dir=ws.outputs_dir, info=info)
-    print(f"{len(subset)} clips, none of them in notebook 07's subset of {len(first)}; written 07_holdout_check.csv")
+    print(f"{len(subset)} clips, none of the {len(chosen_on)} the recipe was chosen on; written 07_holdout_check.csv")
     print(check.round(3).to_string(index=False))
     return check
 

@@ -26,6 +26,7 @@ import soundfile as sf
 from scipy import signal
 
 __all__ = [
+    "TELEPHONE_CODECS",
     "Condition",
     "CONDITIONS",
     "SMALL_CHANGES",
@@ -49,6 +50,7 @@ __all__ = [
 
 TELEPHONE_SR = 8000
 TELEPHONE_BAND_HZ = (300.0, 3400.0)
+TELEPHONE_CODECS = {"gsm": "GSM610", "ulaw": "ULAW"}  # the phone chain's codecs: name -> libsndfile subtype
 TELEPHONE_NOISE_SNR_DB = 40.0  # the faint pink noise ser-tests adds at the end of its phone chain
 MP3_MAX_KBPS = 160.0  # MPEG-2 layer III at 16 kHz: libsndfile maps compression 0..1 linearly onto 160..0 kbit/s
 OPUS_KBPS_RANGE = (7.0, 261.0)  # libsndfile's Opus bitrates at compression 1 and 0 (measured, 16 kHz)
@@ -158,13 +160,12 @@ def opus(waveform, *, sr: int, severity: float, seed: int = 0, talkers=None) -> 
 def telephone(waveform, *, sr: int, severity: str, seed: int, talkers=None) -> np.ndarray:
     """A narrow-band phone chain: down to 8 kHz, 300-3400 Hz band-pass, the ``severity`` codec ("gsm": GSM 6.10
     full rate, 13 kbit/s; "ulaw": G.711 mu-law, 64 kbit/s), back to ``sr`` and faint pink noise at 40 dB SNR."""
-    subtypes = {"gsm": "GSM610", "ulaw": "ULAW"}
-    if severity not in subtypes:
-        raise ValueError(f"telephone codec must be one of {sorted(subtypes)}, got {severity!r}")
+    if severity not in TELEPHONE_CODECS:
+        raise ValueError(f"telephone codec must be one of {sorted(TELEPHONE_CODECS)}, got {severity!r}")
     narrow = librosa.resample(np.asarray(waveform, dtype=np.float32), orig_sr=sr, target_sr=TELEPHONE_SR)
     band = signal.butter(4, TELEPHONE_BAND_HZ, btype="bandpass", fs=TELEPHONE_SR, output="sos")
     narrow = _limit(signal.sosfilt(band, narrow))
-    coded = _codec_round_trip(narrow, sr=TELEPHONE_SR, format="WAV", subtype=subtypes[severity])
+    coded = _codec_round_trip(narrow, sr=TELEPHONE_SR, format="WAV", subtype=TELEPHONE_CODECS[severity])
     wide = _fit_length(librosa.resample(coded, orig_sr=TELEPHONE_SR, target_sr=sr), len(waveform))
     lowpass = signal.butter(8, 0.95 * TELEPHONE_SR / 2, btype="lowpass", fs=sr, output="sos")
     wide = signal.sosfiltfilt(lowpass, wide).astype(np.float32)  # removes the resampler's leakage above 4 kHz
@@ -236,7 +237,7 @@ CONDITIONS: dict[str, Condition] = {
         Condition("reverb", reverberate, (0.3, 0.6, 1.0), "s RT60"),
         Condition("mp3", mp3, (64.0, 32.0, 16.0), "kbit/s"),
         Condition("opus", opus, (12.0,), "kbit/s"),
-        Condition("telephone", telephone, ("gsm", "ulaw"), "codec"),
+        Condition("telephone", telephone, tuple(TELEPHONE_CODECS), "codec"),
         Condition("gain", gain, (-20.0, 20.0), "dB"),
         Condition("spectral_tilt", spectral_tilt, (-3.0, 3.0), "dB/octave"),
         Condition("small_change", small_change, SMALL_CHANGES, "change"),

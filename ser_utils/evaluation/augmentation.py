@@ -12,8 +12,9 @@ same way (``input_spec``: the card's inputs when they differ from the reference'
 Notebook 07's span pool (``SPAN_POOL``) retrains families this way (``family_trainer``: each saved family's recipe)
 on features of the speech span only, over a noise floor: the clip's edges trimmed ``trim_db`` below its peak, so the
 quiet edges that noise fills stop counting, then seeded white noise added ``noise_floor_db`` below the span's power
-(``audio.prepare``), so a recording's own faint noise changes the input little (``span_features`` labels the view);
-it then pools them log-linearly (``fusion.cross_fitted_ensemble``).
+(``audio.prepare``), so a recording's own faint noise changes the input little, some members hearing the clip
+through a phone chain first, so a phone call changes their input little (``span_features`` labels the view); it then
+pools them log-linearly (``fusion.cross_fitted_ensemble``).
 """
 
 import re
@@ -56,16 +57,19 @@ DEFAULT_RECIPE = (
 )
 # notebook 07's span pool: multi-condition models that read only the speech span, pooled (its results.csv key)
 SPAN_POOL, SPAN_POOL_FEATURES = "span_pool", "speech-spans"
-SPAN_VIEW = re.compile(r"(?P<view>.+)-trim(?P<trim>\d+(?:\.\d+)?)(?:-floor(?P<floor>\d+(?:\.\d+)?))?")
+SPAN_VIEW = re.compile(
+    r"(?P<view>.+)-trim(?P<trim>\d+(?:\.\d+)?)(?:-floor(?P<floor>\d+(?:\.\d+)?))?(?:-(?P<phone>gsm|ulaw))?"
+)
 AUGMENT_SEED_OFFSET = 1  # augmented copies never reuse the seeds of the evaluated corruptions
 AUGMENT_STREAM = 0  # the random stream of the per-clip draws (condition, severity, kept or not)
 
 
-def span_features(features: str, trim_db: float, floor_db: float | None = None) -> str:
-    """The label of ``features`` taken over the speech span, edges ``trim_db`` dB below the peak trimmed and, with
-    ``floor_db``, a white noise floor that many dB below the span's power added: "<features>-trim<dB>[-floor<dB>]"
-    (``SPAN_VIEW`` parses it)."""
-    return f"{features}-trim{trim_db:g}" + ("" if floor_db is None else f"-floor{floor_db:g}")
+def span_features(features: str, trim_db: float, floor_db: float | None = None, phone_codec: str | None = None) -> str:
+    """The label of ``features`` taken over the speech span, edges ``trim_db`` dB below the peak trimmed; with
+    ``floor_db``, a white noise floor that many dB below the span's power added; with ``phone_codec``, the clip
+    heard through that phone chain first: "<features>-trim<dB>[-floor<dB>][-<codec>]" (``SPAN_VIEW`` parses it)."""
+    label = f"{features}-trim{trim_db:g}" + ("" if floor_db is None else f"-floor{floor_db:g}")
+    return label + ("" if phone_codec is None else f"-{phone_codec}")
 
 
 def family_trainer(family: str, training: dict, *, n_seeds: int = 1):

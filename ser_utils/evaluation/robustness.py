@@ -110,19 +110,21 @@ def fold_models(artifacts_dir: Path, *, models: list[str] | None = None) -> list
 
 
 def evaluation_subset(
-    manifest: pd.DataFrame, folds: list[Fold], *, fraction: float, seed: int, exclude=()
+    manifest: pd.DataFrame, folds: list[Fold], *, fraction: float | None, seed: int, exclude=()
 ) -> pd.DataFrame:
     """A seeded ``fraction`` (0, 1] of every test speaker's clips (at least one each), in manifest order, with
     a ``fold`` column naming the fold that tests the speaker. Clips whose path is in ``exclude`` are never drawn
-    (a second subset disjoint from a first: the count per speaker is still ``fraction`` of all their clips)."""
-    if not 0 < fraction <= 1:
+    (a second subset disjoint from a first: the count per speaker is still ``fraction`` of all their clips);
+    ``fraction`` None takes every clip that is not excluded."""
+    if fraction is not None and not 0 < fraction <= 1:
         raise ValueError(f"fraction is a share of each speaker's clips in (0, 1], got {fraction}")
     fold_of = {speaker: fold.name for fold in folds for speaker in fold.test_speakers}
     rows = manifest[manifest["speaker"].isin(fold_of)]
     excluded = rows["path"].isin(set(exclude))
     picked = []
     for speaker, group in rows.groupby("speaker", sort=True):
-        n_clips, free = max(1, round(fraction * len(group))), group[~excluded.loc[group.index]]
+        free = group[~excluded.loc[group.index]]
+        n_clips = len(free) if fraction is None else max(1, round(fraction * len(group)))
         if len(free) < n_clips:
             raise ValueError(f"speaker {speaker} has {len(free)} clips left to draw, fewer than {n_clips}")
         picked.append(free.sample(n=n_clips, random_state=seed).index)

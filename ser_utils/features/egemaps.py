@@ -29,6 +29,7 @@ class EgemapsConfig:
     sr: int = SAMPLE_RATE  # analysis sample rate, Hz
     trim_db: float | None = None  # None: the whole clip (openSMILE finds voiced segments itself)
     noise_floor_db: float | None = None  # white noise this many dB below the trimmed clip's power (None: none)
+    phone_codec: str | None = None  # "gsm" / "ulaw": heard through that telephone chain first (None: as recorded)
     feature_set: str = "eGeMAPSv02"  # a member of opensmile.FeatureSet
     version: int = 1
 

@@ -255,8 +255,18 @@ def waveform_feature_sets(waveform: np.ndarray, *, configs: dict) -> list[np.nda
 
 def _waveform_set(waveform: np.ndarray, feature_set: str, config) -> np.ndarray:
     extractor = _extractor(feature_set)
-    prepared = prepare_waveform(waveform, sr=config.sr, trim_db=config.trim_db, noise_floor_db=config.noise_floor_db)
-    return np.asarray(extractor.compute(prepared, config=config), dtype=extractor.dtype)
+    return np.asarray(extractor.compute(_prepare(waveform, config), config=config), dtype=extractor.dtype)
+
+
+def _prepare(source, config) -> np.ndarray:
+    """``source`` (a path or a waveform at ``config.sr``) prepared the way feature set ``config`` says."""
+    return prepare_waveform(
+        source,
+        sr=config.sr,
+        trim_db=config.trim_db,
+        noise_floor_db=config.noise_floor_db,
+        phone_codec=config.phone_codec,
+    )
 
 
 def write_features(features: FeatureSet, *, out_dir: Path | str) -> list[Path]:
@@ -431,9 +441,7 @@ def _extract_one(path: str, digest: str, feature_set: str, config, cache: Featur
         # One BLAS thread per clip: a matrix product's rounding depends on the thread count, so without this
         # a clip's float32 values would change with n_jobs (worker processes get fewer threads than this one).
         with one_thread():
-            waveform = prepare_waveform(
-                path, sr=config.sr, trim_db=config.trim_db, noise_floor_db=config.noise_floor_db
-            )
+            waveform = _prepare(path, config)
             array = np.asarray(extractor.compute(waveform, config=config), dtype=extractor.dtype)
     except AudioError as error:
         return None, error.reason

@@ -68,6 +68,7 @@ class HandcraftedConfig:
     sr: int = SAMPLE_RATE  # analysis sample rate, Hz
     trim_db: float | None = None  # None: analyse the whole clip, as the seeds did
     noise_floor_db: float | None = None  # white noise this many dB below the trimmed clip's power (None: none)
+    phone_codec: str | None = None  # "gsm" / "ulaw": heard through that telephone chain first (None: as recorded)
     n_fft: int = 2048  # STFT size, samples (librosa's default, as in the seeds)
     hop_length: int = 512  # STFT hop, samples (librosa's default)
     n_mfcc: int = 40

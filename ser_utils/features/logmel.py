@@ -48,6 +48,7 @@ class LogmelConfig:
     sr: int = SAMPLE_RATE  # analysis sample rate, Hz
     trim_db: float | None = TRIM_DB  # trim edge silence this many dB below the peak (None: keep)
     noise_floor_db: float | None = None  # white noise this many dB below the trimmed clip's power (None: none)
+    phone_codec: str | None = None  # "gsm" / "ulaw": heard through that telephone chain first (None: as recorded)
     n_fft: int = 512  # FFT size, samples
     win_length: int = 400  # analysis window, samples (25 ms)
     hop_length: int = 320  # hop, samples (20 ms)

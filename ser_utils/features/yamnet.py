@@ -73,6 +73,7 @@ class YamnetConfig:
     sr: int = SAMPLE_RATE  # must be YAMNet's 16 kHz; files are resampled on loading
     trim_db: float | None = TRIM_DB  # trim edge silence this many dB below the peak (None: keep)
     noise_floor_db: float | None = None  # white noise this many dB below the trimmed clip's power (None: none)
+    phone_codec: str | None = None  # "gsm" / "ulaw": heard through that telephone chain first (None: as recorded)
     weights_sha256: str | None = None  # the TFLite file the embeddings come from; None: the local file's
     version: int = 1
 
@@ -87,6 +88,7 @@ class YamnetTrunkConfig:
     sr: int = SAMPLE_RATE  # must be YAMNet's 16 kHz; files are resampled on loading
     trim_db: float | None = TRIM_DB  # trim edge silence this many dB below the peak (None: keep)
     noise_floor_db: float | None = None  # white noise this many dB below the trimmed clip's power (None: none)
+    phone_codec: str | None = None  # "gsm" / "ulaw": heard through that telephone chain first (None: as recorded)
     n_patches: int = 4  # patches per clip window: 4 patches = 2.415 s
     frozen_blocks: int = 11  # blocks 1..frozen_blocks are the frozen trunk; the blocks above are fine-tuned
     weights_sha256: str | None = None  # the TFLite file the activations come from; None: the local file's

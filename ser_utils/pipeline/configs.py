@@ -7,6 +7,7 @@ environment access), so building one is always cheap and safe. ``io.provenance.r
 
 from dataclasses import dataclass
 
+from ser_utils.audio.corruption import TELEPHONE_CODECS
 from ser_utils.evaluation.calibration import OBJECTIVES
 from ser_utils.models.baselines import BASELINES
 
@@ -198,15 +199,18 @@ class RobustnessConfig:
     span_trims_db: tuple[float, ...]  # edge trims (dB below the peak) of the span pool's members; (): no pool
     span_models: tuple[str, ...]  # families trained at every trim: baselines (models.baselines) or "mlp_tuned"
     span_cnn_trim_db: float | None  # edge trim of the span pool's CNN-LSTM on log-mel; None: no CNN-LSTM
-    span_cnn_seeds: int  # CNN-LSTMs averaged in that member
     span_floor_db: float | None  # white noise floor under every member's input, dB below the span's power; None: none
+    span_phone_codecs: tuple[str | None, ...]  # tabular members' views: None (as recorded), a phone chain heard first
+    span_cnn_views: tuple[tuple[str | None, int], ...]  # CNN-LSTM members: (phone codec or None, seeds averaged)
     span_l2: float  # L2 penalty on the span pool's weights
     n_jobs: int
     seed: int
 
     def __post_init__(self):
         if self.span_trims_db:
-            n_members = len(self.span_trims_db) * len(self.span_models) + (self.span_cnn_trim_db is not None)
+            cnn_codecs = tuple(codec for codec, _ in self.span_cnn_views)
+            n_cnn = len(cnn_codecs) if self.span_cnn_trim_db is not None else 0
+            n_members = len(self.span_trims_db) * len(self.span_models) * len(self.span_phone_codecs) + n_cnn
             trims = [*self.span_trims_db, *([self.span_cnn_trim_db] if self.span_cnn_trim_db is not None else [])]
             if (
                 self.augment_fraction == 0
@@ -214,12 +218,15 @@ class RobustnessConfig:
                 or (self.span_floor_db is not None and self.span_floor_db <= 0)
                 or n_members < 2
                 or self.span_l2 < 0
-                or self.span_cnn_seeds < 1
+                or any(seeds < 1 for _, seeds in self.span_cnn_views)
                 or not set(self.span_models) <= {*BASELINES, "mlp_tuned"}
+                or any(not codecs or len(codecs) != len(set(codecs)) for codecs in (self.span_phone_codecs, cnn_codecs))
+                or not {*self.span_phone_codecs, *cnn_codecs} <= {None, *TELEPHONE_CODECS}
             ):
                 raise ValueError(
                     f"the span pool needs augment_fraction > 0, trims and a floor above 0 dB, two members or more, "
-                    f"span_l2 >= 0, span_cnn_seeds >= 1 and span_models among {(*BASELINES, 'mlp_tuned')}; got {self}"
+                    f"span_l2 >= 0, span_models among {(*BASELINES, 'mlp_tuned')}, distinct phone codecs among "
+                    f"{(None, *TELEPHONE_CODECS)} in span_phone_codecs and span_cnn_views, and seeds >= 1; got {self}"
                 )
         if not self.conditions or any(len(pair) != 2 for pair in self.conditions):
             raise ValueError(f"conditions must be (condition, severity) pairs like ('white_noise', 20.0); got {self}")

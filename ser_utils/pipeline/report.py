@@ -59,7 +59,8 @@ MODEL_NAMES = {
     "logistic_regression": "logistic regression",
     "logistic_regression_augmented": "logistic regression, trained with noise / reverb / codec copies (notebook 07)",
     "gradient_boosting_augmented": "gradient boosting, trained with noise / reverb / codec copies (notebook 07)",
-    "span_pool": "log-linear pool of noise-trained models on the speech span over a noise floor (notebook 07)",
+    "span_pool": "log-linear pool of noise-trained models on the speech span over a noise floor, wide and phone band "
+    "(notebook 07)",
     "logistic_regression_multicorpus": "logistic regression, the other corpora added to training (notebook 03)",
     "mlp_tuned": "dense MLP (tuned)",
     "mlp_tuned_augmented": "dense MLP (tuned), trained with noise / reverb / codec copies (notebook 07)",
@@ -380,7 +381,7 @@ def _holdout_notes(holdout_path: Path, *, check: pd.DataFrame) -> list[str]:
         return []
     n_clips = int(holdout.loc[[model for model in ROBUSTNESS_MODELS if model in holdout.index], "n"].min())
     return [
-        f"On {n_clips} other held-out clips, outside the subset the span pool's recipe was chosen on "
+        f"On {n_clips} other held-out clips, outside those the span pool's recipe was chosen on "
         f"(`scripts/holdout_check.py`, `{holdout_path.name}`), " + " and ".join(kept) + "."
     ]
 
@@ -435,11 +436,12 @@ def _name(names: dict, key: str) -> str:
 
 def _feature_name(key: str) -> str:
     """The display name of feature label ``key``; a view over the speech span ("<view>-trim<dB>", optionally
-    "-floor<dB>": ``augmentation.span_features``) is named after its view."""
+    "-floor<dB>" and "-<codec>": ``augmentation.span_features``) is named after its view."""
     span = SPAN_VIEW.fullmatch(key)
     if key in FEATURE_NAMES or span is None:
         return FEATURE_NAMES.get(key, key)
-    name = f"{_feature_name(span['view'])}, speech span (edges {span['trim']} dB below the peak trimmed"
+    phone = f" of the clip through the {span['phone'].upper()} phone chain" if span["phone"] else ""
+    name = f"{_feature_name(span['view'])}, speech span{phone} (edges {span['trim']} dB below the peak trimmed"
     return name + (f", white noise floor {span['floor']} dB below it)" if span["floor"] else ")")
 
 

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from ser_utils.audio.corruption import telephone
 from ser_utils.audio.loading import SAMPLE_RATE, AudioError
-from ser_utils.audio.prepare import SILENCE_PEAK_DBFS, TRIM_DB, prepare_waveform
+from ser_utils.audio.prepare import NOISE_FLOOR_SEED, SILENCE_PEAK_DBFS, TRIM_DB, prepare_waveform
 
 SR = SAMPLE_RATE
 
@@ -69,3 +70,17 @@ def test_noise_floor_sits_its_level_below_the_trimmed_clip_and_repeats_exactly()
     spectrum = np.abs(np.fft.rfft(noise)) ** 2
     low, high = spectrum[: len(spectrum) // 2].mean(), spectrum[len(spectrum) // 2 :].mean()
     assert 0.8 < low / high < 1.25  # white: as much power in the upper half of the band as in the lower
+
+
+def test_the_phone_chain_comes_before_the_trim_and_leaves_nothing_above_4_khz():
+    t = np.arange(2 * SR) / SR
+    waveform = np.concatenate([np.zeros(SR), 0.3 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 6000 * t)])
+    phoned = prepare_waveform(waveform.astype(np.float32), sr=SR, trim_db=None, phone_codec="gsm")
+    assert len(phoned) == len(waveform) and phoned.dtype == np.float32
+    spectrum, freqs = np.abs(np.fft.rfft(phoned)), np.fft.rfftfreq(len(phoned), 1 / SR)
+    assert freqs[spectrum.argmax()] == 440 and spectrum[freqs > 4000].max() < 1e-3 * spectrum.max()
+    assert np.array_equal(phoned, telephone(waveform.astype(np.float32), sr=SR, severity="gsm", seed=NOISE_FLOOR_SEED))
+    trimmed = prepare_waveform(waveform.astype(np.float32), sr=SR, trim_db=30.0, phone_codec="gsm")
+    assert 1.9 * SR < len(trimmed) < 2.1 * SR  # the leading second of silence is trimmed after the chain
+    with pytest.raises(ValueError, match="codec"):
+        prepare_waveform(waveform.astype(np.float32), sr=SR, trim_db=None, phone_codec="amr")

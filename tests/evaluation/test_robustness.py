@@ -53,6 +53,9 @@ def test_a_second_subset_shares_no_clip_with_the_first_and_keeps_its_size(tmp_pa
     assert second.groupby("speaker").size().to_dict() == {"s1": 2, "s2": 2, "s3": 2, "s4": 2}
     with pytest.raises(ValueError, match="speaker s1 has 0 clips left to draw, fewer than 2"):
         robustness.evaluation_subset(manifest, FOLDS, fraction=0.5, seed=0, exclude=manifest["path"])
+    rest = robustness.evaluation_subset(manifest, FOLDS, fraction=None, seed=0, exclude=first["path"])
+    assert sorted(rest["path"]) == sorted(second["path"]), "fraction None: every clip the first left"
+    assert rest["fold"].notna().all()
 
 
 def test_corrupted_clips_are_written_once_and_babble_comes_from_other_folds(tmp_path):
@@ -266,7 +269,7 @@ def test_modules_that_workers_import_load_no_tensorflow():
     assert done.stdout.split()[-2:] == ["False", "False"], done.stderr[-2000:]
 
 
-def test_span_features_name_the_trim_and_floor():
+def test_span_features_name_the_trim_floor_and_phone_chain():
     assert augmentation.span_features("handcrafted+egemaps", 20.0) == "handcrafted+egemaps-trim20"
     assert augmentation.span_features("logmel", 12.5) == "logmel-trim12.5"
     assert augmentation.span_features("logmel", 20.0, 17.5) == "logmel-trim20-floor17.5"
@@ -274,6 +277,14 @@ def test_span_features_name_the_trim_and_floor():
         "logmel",
         "20",
         "17.5",
+    )
+    phone = augmentation.span_features("handcrafted+egemaps", 20.0, 20.0, "gsm")
+    assert phone == "handcrafted+egemaps-trim20-floor20-gsm"
+    assert augmentation.SPAN_VIEW.fullmatch(phone).group("view", "trim", "floor", "phone") == (
+        "handcrafted+egemaps",
+        "20",
+        "20",
+        "gsm",
     )
 
 

@@ -183,6 +183,19 @@ print("ok")
     assert done.stdout.strip().endswith("ok"), done.stderr[-2000:]
 
 
+def test_a_phone_chain_view_keys_its_own_cache_entries_and_is_served_the_same(clips, tmp_path):
+    path = str(clips["03-01-05-01-01-01-01"])
+    plain = replace(feature_extraction.default_config("logmel"), noise_floor_db=20.0)
+    phoned = replace(plain, phone_codec="gsm")
+    wide, narrow = (
+        extract_features([path], feature_set="logmel", config=config, cache_dir=tmp_path, n_jobs=1, progress=False)
+        for config in (plain, phoned)
+    )
+    assert wide.cache_key != narrow.cache_key and not np.array_equal(wide.values[0], narrow.values[0])
+    in_memory = waveform_features(load_audio(path, sr=SR), feature_set="logmel", config=phoned)
+    np.testing.assert_array_equal(in_memory, narrow.values[0])  # served clips go through the chain too
+
+
 def test_a_noise_floor_fills_the_quiet_bands_and_keys_its_own_cache_entries(clips, tmp_path):
     path = str(clips["03-01-05-01-01-01-01"])  # a 220 Hz tone: every other mel band is empty
     plain = feature_extraction.default_config("logmel")

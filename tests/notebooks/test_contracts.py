@@ -17,6 +17,8 @@ import papermill
 import pytest
 
 from ser_utils.data.demo_corpus import generate_demo_corpus
+from ser_utils.data.manifest import usable_rows
+from ser_utils.evaluation import experiment
 from ser_utils.pipeline.runner import notebook_order
 from ser_utils.pipeline.workspace import open_workspace, project_root
 
@@ -271,35 +273,37 @@ def test_07_robustness_scores_every_condition_and_the_augmented_model(run):
     assert card["training"]["augmentation"]["recipe"] and card["input"]["kind"] == "features"
     plain = results_rows(ws, started, "logistic_regression", "handcrafted+egemaps")
     assert rows.set_index("fold").loc["pooled", "n_test"] == plain.set_index("fold").loc["pooled", "n_test"]
-    member_dir = ws.artifacts_dir / "logistic_regression_augmented__handcrafted+egemaps-trim20-floor20"
+    member_dir = ws.artifacts_dir / "logistic_regression_augmented__handcrafted+egemaps-trim20-floor20-gsm"
     member = json.loads(fresh(member_dir / "model_card.json", started).read_text())
     configs = member["input"]["configs"].values()
-    assert [(config["trim_db"], config["noise_floor_db"]) for config in configs] == [(20.0, 20.0)] * 2
+    view = [(config["trim_db"], config["noise_floor_db"], config["phone_codec"]) for config in configs]
+    assert view == [(20.0, 20.0, "gsm")] * 2, "predict hears every clip through the member's phone chain"
     pool_dir = ws.artifacts_dir / "span_pool"
     pool = json.loads(fresh(pool_dir / "model_card.json", started).read_text())
     pooled = results_rows(ws, started, "span_pool", "speech-spans").set_index("fold").loc["pooled"]
     assert pool["metrics"]["pooled"]["uar"] == pytest.approx(pooled["uar"]) and pool["input"]["kind"] == "ensemble"
     assert set(pool["fold_members"]) == {"fold1", "fold2"} and all(entry["weight"] > 0 for entry in pool["members"])
     weights = table(ws, "07_span_pool_weights", started).set_index("fold")
-    assert list(weights.columns) == [  # quick: one trim of one family, and the CNN-LSTM
-        "logistic_regression_augmented · handcrafted+egemaps-trim20-floor20",
+    assert list(weights.columns) == [  # quick: one family through the phone, the CNN-LSTM as recorded and through it
+        "logistic_regression_augmented · handcrafted+egemaps-trim20-floor20-gsm",
         "cnn_lstm_augmented · logmel-trim20-floor20",
+        "cnn_lstm_augmented · logmel-trim20-floor20-gsm",
     ]
     assert set(weights.index) == {"fold1", "fold2", "all"} and (weights.to_numpy() >= 0).all()
-    cnn = json.loads(
-        fresh(ws.artifacts_dir / "cnn_lstm_augmented__logmel-trim20-floor20" / "model_card.json", started).read_text()
-    )
-    logmel = cnn["input"]["configs"]["logmel"]
-    assert (logmel["trim_db"], logmel["noise_floor_db"]) == (20.0, 20.0) and cnn["family"] == "keras"
+    for suffix, codec in (("", None), ("-gsm", "gsm")):
+        cnn_dir = ws.artifacts_dir / f"cnn_lstm_augmented__logmel-trim20-floor20{suffix}"
+        cnn = json.loads(fresh(cnn_dir / "model_card.json", started).read_text())
+        logmel = cnn["input"]["configs"]["logmel"]
+        assert (logmel["trim_db"], logmel["noise_floor_db"], logmel["phone_codec"]) == (20.0, 20.0, codec)
+        assert cnn["family"] == "keras"
     assert "span_pool" in set(check["model"]) and "span_pool" in set(scores["model"])
 
 
 def test_holdout_check_scores_both_pools_on_as_many_other_clips(run):
     ws, started = check_ran(run, "07_robustness")
     script = ROOT / "scripts" / "holdout_check.py"
-    done = subprocess.run(
-        [sys.executable, str(script), "--data", str(ws.data_dir), "--jobs", "1"], capture_output=True, text=True
-    )
+    command = [sys.executable, str(script), "--data", str(ws.data_dir), "--jobs", "1"]
+    done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     check = table(ws, "07_holdout_check", started).set_index(["model", "features"])
     scores = table(ws, "07_robustness", started)
@@ -307,7 +311,15 @@ def test_holdout_check_scores_both_pools_on_as_many_other_clips(run):
     for pool in (("ensemble", "families"), ("span_pool", "speech-spans")):  # quick 07 scores only the span pool
         assert check.loc[pool, "n"] == n_first  # as many clips per speaker, other ones
         assert check.loc[pool, ["white_noise_20.0_unchanged", "telephone_gsm_unchanged"]].between(0, 1).all()
-    assert f"none of them in notebook 07's subset of {n_first}" in done.stdout
+    assert f"none of the {n_first} the recipe was chosen on" in done.stdout
+    rest = subprocess.run([*command, "--chosen-on", "0", "1", "--rest"], capture_output=True, text=True)
+    assert rest.returncode == 0, rest.stderr[-2000:]
+    n_rest = (
+        table(ws, "07_holdout_check", started).set_index(["model", "features"]).loc[("span_pool", "speech-spans"), "n"]
+    )
+    evaluated, _, folds = experiment.saved_folds(ws.outputs_dir, usable_rows(ws.manifest(n_jobs=1)), corpora=None)
+    n_tested = evaluated["speaker"].isin({speaker for fold in folds for speaker in fold.test_speakers}).sum()
+    assert n_rest == n_tested - 2 * n_first, "--rest: every held-out clip the two chosen-on subsets left"
 
 
 def test_08_inference_draws_a_timeline_against_the_truth_and_times_the_model(run):

@@ -4,7 +4,14 @@ import dataclasses
 
 import pytest
 
-from ser_utils.pipeline.configs import AdaptationConfig, EdaConfig, ExperimentConfig, FeaturesConfig, TransferConfig
+from ser_utils.pipeline.configs import (
+    AdaptationConfig,
+    EdaConfig,
+    ExperimentConfig,
+    FeaturesConfig,
+    RobustnessConfig,
+    TransferConfig,
+)
 
 EXPERIMENT = {
     "data_dir": None,
@@ -39,7 +46,9 @@ TRANSFER = {
 }
 
 
-@pytest.mark.parametrize("config", [EdaConfig, FeaturesConfig, ExperimentConfig, TransferConfig, AdaptationConfig])
+@pytest.mark.parametrize(
+    "config", [EdaConfig, FeaturesConfig, ExperimentConfig, TransferConfig, AdaptationConfig, RobustnessConfig]
+)
 def test_configs_hold_no_defaults(config):
     fields = dataclasses.fields(config)
     assert all(f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING for f in fields)
@@ -83,3 +92,35 @@ def test_adaptation_config_takes_clip_counts_or_none_for_all():
     for bad in ((), (0, 4)):
         with pytest.raises(ValueError, match="enrol_sizes"):
             AdaptationConfig(enrol_sizes=bad)
+
+
+ROBUSTNESS = {
+    "data_dir": None,
+    "corpora": None,
+    "conditions": (("white_noise", 20.0), ("telephone", "gsm")),
+    "models": None,
+    "subset_fraction": 0.1,
+    "augment_fraction": 1.0,
+    "span_trims_db": (20.0,),
+    "span_models": ("logistic_regression",),
+    "span_cnn_trim_db": None,
+    "span_floor_db": 20.0,
+    "span_phone_codecs": ("gsm",),
+    "span_cnn_views": ((None, 2), ("gsm", 1)),
+    "span_l2": 1e-3,
+    "n_jobs": 1,
+    "seed": 0,
+}
+
+
+def test_robustness_config_counts_one_member_per_phone_view_and_rejects_unknown_codecs():
+    RobustnessConfig(**{**ROBUSTNESS, "span_phone_codecs": (None, "gsm")})  # one family, two views: a pool
+    with pytest.raises(ValueError, match="two members or more"):
+        RobustnessConfig(**ROBUSTNESS)  # one family, one view, no CNN-LSTM
+    with_cnn = {**ROBUSTNESS, "span_cnn_trim_db": 20.0}
+    assert RobustnessConfig(**with_cnn).span_cnn_views == ((None, 2), ("gsm", 1))
+    bad = [("span_phone_codecs", codecs) for codecs in (("amr",), ("gsm", "gsm"), ())]
+    bad += [("span_cnn_views", views) for views in ((("amr", 1),), (("gsm", 1), ("gsm", 2)), ((None, 0),))]
+    for key, value in bad:
+        with pytest.raises(ValueError, match="in span_phone_codecs and span_cnn_views"):
+            RobustnessConfig(**{**with_cnn, key: value})

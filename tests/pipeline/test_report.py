@@ -212,15 +212,19 @@ def test_readme_notes_give_the_unchanged_labels_of_the_ensemble_and_span_pool(ou
     assert (
         "log-linear pool of the families (weights fitted on other folds' speakers) keeps 45.8 / 62.5 / 29.9 %" in notes
     )
-    assert "on the speech span over a noise floor (notebook 07) keeps 82.0 / 91.0 / 67.0 %" in notes
+    assert (
+        "on the speech span over a noise floor, wide and phone band (notebook 07) keeps 82.0 / 91.0 / 67.0 %" in notes
+    )
     assert "(clean UAR 56.1)" in notes and "RBF-SVM keeps" not in notes
     assert "asks for 90% / 90% / 70%" in notes and "no model meets it yet" in notes
     check.assign(meets=[False, True, False]).to_csv(outputs / report.ROBUSTNESS_FILE, index=False)
-    assert "on the speech span over a noise floor (notebook 07) meets it." in " ".join(report._results_notes(outputs))
+    assert "on the speech span over a noise floor, wide and phone band (notebook 07) meets it." in " ".join(
+        report._results_notes(outputs)
+    )
     holdout = check.assign(n=144, meets=[False, True, False], **{"white_noise_20.0_unchanged": [0.5, 0.93, 0.3]})
     holdout.to_csv(outputs / report.HOLDOUT_FILE, index=False)
     notes = " ".join(report._results_notes(outputs))
-    assert "On 144 other held-out clips, outside the subset the span pool's recipe was chosen on" in notes
+    assert "On 144 other held-out clips, outside those the span pool's recipe was chosen on" in notes
     assert notes.index("meets it.") < notes.index("On 144 other held-out clips"), "the bar first, then the holdout"
     assert "(notebook 07) keeps 93.0 / 91.0 / 67.0 % (meets the bar)" in notes and "29.9 % (misses the bar)" in notes
     holdout.assign(clean_uar=0.7).to_csv(outputs / report.HOLDOUT_FILE, index=False)
@@ -235,6 +239,10 @@ def test_span_views_are_named_after_their_feature_view():
     assert name("logmel-trim12.5") == "log-mel spectrogram, speech span (edges 12.5 dB below the peak trimmed)"
     assert name(span_features("logmel", 20.0, 17.5)) == (
         "log-mel spectrogram, speech span (edges 20 dB below the peak trimmed, white noise floor 17.5 dB below it)"
+    )
+    assert name(span_features("logmel", 20.0, 20.0, "gsm")) == (
+        "log-mel spectrogram, speech span of the clip through the GSM phone chain (edges 20 dB below the peak "
+        "trimmed, white noise floor 20 dB below it)"
     )
     assert name("speech-spans") == "each member's own, over the speech span"
     assert name("logmel-trimmed") == "logmel-trimmed"
