@@ -59,8 +59,7 @@ MODEL_NAMES = {
     "logistic_regression": "logistic regression",
     "logistic_regression_augmented": "logistic regression, trained with noise / reverb / codec copies (notebook 07)",
     "gradient_boosting_augmented": "gradient boosting, trained with noise / reverb / codec copies (notebook 07)",
-    "span_pool": "log-linear pool of noise-trained models on the speech span over a noise floor, wide and phone band "
-    "(notebook 07)",
+    "span_pool": "log-linear pool of noise-trained models on the speech span over a noise floor (notebook 07)",
     "logistic_regression_multicorpus": "logistic regression, the other corpora added to training (notebook 03)",
     "mlp_tuned": "dense MLP (tuned)",
     "mlp_tuned_augmented": "dense MLP (tuned), trained with noise / reverb / codec copies (notebook 07)",

@@ -212,15 +212,11 @@ def test_readme_notes_give_the_unchanged_labels_of_the_ensemble_and_span_pool(ou
     assert (
         "log-linear pool of the families (weights fitted on other folds' speakers) keeps 45.8 / 62.5 / 29.9 %" in notes
     )
-    assert (
-        "on the speech span over a noise floor, wide and phone band (notebook 07) keeps 82.0 / 91.0 / 67.0 %" in notes
-    )
+    assert "on the speech span over a noise floor (notebook 07) keeps 82.0 / 91.0 / 67.0 %" in notes
     assert "(clean UAR 56.1)" in notes and "RBF-SVM keeps" not in notes
     assert "asks for 90% / 90% / 70%" in notes and "no model meets it yet" in notes
     check.assign(meets=[False, True, False]).to_csv(outputs / report.ROBUSTNESS_FILE, index=False)
-    assert "on the speech span over a noise floor, wide and phone band (notebook 07) meets it." in " ".join(
-        report._results_notes(outputs)
-    )
+    assert "on the speech span over a noise floor (notebook 07) meets it." in " ".join(report._results_notes(outputs))
     holdout = check.assign(n=144, meets=[False, True, False], **{"white_noise_20.0_unchanged": [0.5, 0.93, 0.3]})
     holdout.to_csv(outputs / report.HOLDOUT_FILE, index=False)
     notes = " ".join(report._results_notes(outputs))

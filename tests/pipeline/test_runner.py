@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -33,16 +34,22 @@ def test_every_notebook_has_a_parameters_cell_and_no_outputs():
         assert all(ids) and len(set(ids)) == len(ids), f"{path.name}: every cell needs its own id"
 
 
-def test_profiles_override_only_known_parameters():
+def test_papermill_reads_every_parameter_and_profiles_override_only_those():
     import nbformat
+    from papermill.translators import PythonTranslator
 
     for path in notebook_order(ROOT):
         source = next(
             c.source for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", [])
         )
+        assigned = {line.split(" =")[0] for line in source.splitlines() if re.match(r"[A-Z][A-Z0-9_]* = ", line)}
+        parsed = {parameter.name for parameter in PythonTranslator.inspect({"source": source})}
+        assert parsed == assigned, (
+            f"{path.name}: papermill cannot read {sorted(assigned - parsed)} (a comment's quotes?)"
+        )
         for profile in ("quick", "full"):
             for name in profile_parameters(path, profile=profile, root=ROOT):
-                assert f"{name} =" in source, f"{path.name}: {profile} sets unknown parameter {name}"
+                assert name in parsed, f"{path.name}: {profile} sets unknown parameter {name}"
 
 
 def test_unknown_profile_is_rejected():
