@@ -14,7 +14,12 @@ Usage, after the notebooks have run (the arguments mirror notebook 07's paramete
     .venv/bin/python scripts/holdout_check.py --data ../shared/data --corpora ravdess [--chosen-on 0 1] [--rest]
 """
 
+# ruff: noqa: E402 (the console is quieted before the imports below load TensorFlow)
 import argparse
+
+from ser_utils.io.console import quiet_libraries
+
+quiet_libraries()  # TensorFlow reads its log level once, when the evaluation modules below import it
 
 import pandas as pd
 
@@ -23,6 +28,7 @@ from ser_utils.data.manifest import usable_rows
 from ser_utils.evaluation import experiment, robustness
 from ser_utils.evaluation.augmentation import SPAN_POOL, SPAN_POOL_FEATURES
 from ser_utils.evaluation.fusion import ENSEMBLE, ENSEMBLE_FEATURES
+from ser_utils.evaluation.results import pooled_scores, read_results
 from ser_utils.io.provenance import run_info, write_table
 from ser_utils.models.persistence import CARD_FILE, read_card
 from ser_utils.pipeline.workspace import open_workspace
@@ -101,13 +107,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         for name, features in pools
     ]
     table = robustness.robustness_table(pd.concat([predictions, *pooled], ignore_index=True), classes=classes)
-    results = pd.read_csv(ws.outputs_dir / "results.csv", dtype={"fold": str})
-    clean = results[
-        results["fold"].eq("pooled")
-        & results["protocol"].eq(experiment.protocol_name(folds))
-        & results["corpora"].eq(corpora_label)
-        & results["adaptation"].eq("none")
-    ]
+    results = read_results(ws.outputs_dir / "results.csv")
+    clean = pooled_scores(results, protocol=experiment.protocol_name(folds), corpora=corpora_label)
     check = robustness.deployment_check(table, clean)
     clips_scored = table.groupby(["model", "features"])["n"].min()  # clips labelled under every condition
     check.insert(2, "n", [clips_scored[key] for key in zip(check["model"], check["features"], strict=True)])

@@ -32,6 +32,7 @@ __all__ = [
     "write_predictions",
     "read_predictions",
     "read_results",
+    "pooled_scores",
     "record_results",
 ]
 
@@ -138,6 +139,17 @@ def read_results(path: Path) -> pd.DataFrame:
     results = pd.read_csv(path, dtype={"fold": str})
     adaptation = results["adaptation"] if "adaptation" in results else pd.Series(NO_ADAPTATION, index=results.index)
     return results.assign(adaptation=adaptation.fillna(NO_ADAPTATION).astype(str))
+
+
+def pooled_scores(results: pd.DataFrame, *, protocol: str, corpora: str) -> pd.DataFrame:
+    """The rows of ``results`` (``read_results``) pooled over every fold of ``protocol`` on ``corpora``, each clip
+    labelled on its own (no adaptation): one row per (model, features), as robustness scores them."""
+    return results[
+        results["fold"].eq("pooled")
+        & results["protocol"].eq(protocol)
+        & results["corpora"].eq(corpora)
+        & results["adaptation"].eq(NO_ADAPTATION)
+    ]
 
 
 def record_results(

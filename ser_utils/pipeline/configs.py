@@ -197,10 +197,9 @@ class RobustnessConfig:
     subset_fraction: float  # share of each test speaker's clips corrupted and scored
     augment_fraction: float  # share of clips given one augmented copy for the multi-condition model; 0: none
     span_trims_db: tuple[float, ...]  # edge trims (dB below the peak) of the span pool's members; (): no pool
-    span_models: tuple[str, ...]  # families trained at every trim: baselines (models.baselines) or "mlp_tuned"
+    span_tabular_views: tuple[tuple[str, str | None], ...]  # members at every trim: (family, phone codec or None)
     span_cnn_trim_db: float | None  # edge trim of the span pool's CNN-LSTM on log-mel; None: no CNN-LSTM
     span_floor_db: float | None  # white noise floor under every member's input, dB below the span's power; None: none
-    span_phone_codecs: tuple[str | None, ...]  # tabular members' views: None (as recorded), a phone chain heard first
     span_cnn_views: tuple[tuple[str | None, int], ...]  # CNN-LSTM members: (phone codec or None, seeds averaged)
     span_l2: float  # L2 penalty on the span pool's weights
     n_jobs: int
@@ -210,7 +209,9 @@ class RobustnessConfig:
         if self.span_trims_db:
             cnn_codecs = tuple(codec for codec, _ in self.span_cnn_views)
             n_cnn = len(cnn_codecs) if self.span_cnn_trim_db is not None else 0
-            n_members = len(self.span_trims_db) * len(self.span_models) * len(self.span_phone_codecs) + n_cnn
+            n_members = len(self.span_trims_db) * len(self.span_tabular_views) + n_cnn
+            families = {family for family, _ in self.span_tabular_views}
+            tabular_codecs = {codec for _, codec in self.span_tabular_views}
             trims = [*self.span_trims_db, *([self.span_cnn_trim_db] if self.span_cnn_trim_db is not None else [])]
             if (
                 self.augment_fraction == 0
@@ -219,14 +220,14 @@ class RobustnessConfig:
                 or n_members < 2
                 or self.span_l2 < 0
                 or any(seeds < 1 for _, seeds in self.span_cnn_views)
-                or not set(self.span_models) <= {*BASELINES, "mlp_tuned"}
-                or any(not codecs or len(codecs) != len(set(codecs)) for codecs in (self.span_phone_codecs, cnn_codecs))
-                or not {*self.span_phone_codecs, *cnn_codecs} <= {None, *TELEPHONE_CODECS}
+                or not families <= {*BASELINES, "mlp_tuned"}
+                or any(len(views) != len(set(views)) for views in (self.span_tabular_views, cnn_codecs))
+                or not {*tabular_codecs, *cnn_codecs} <= {None, *TELEPHONE_CODECS}
             ):
                 raise ValueError(
                     f"the span pool needs augment_fraction > 0, trims and a floor above 0 dB, two members or more, "
-                    f"span_l2 >= 0, span_models among {(*BASELINES, 'mlp_tuned')}, distinct phone codecs among "
-                    f"{(None, *TELEPHONE_CODECS)} in span_phone_codecs and span_cnn_views, and seeds >= 1; got {self}"
+                    f"span_l2 >= 0, families among {(*BASELINES, 'mlp_tuned')}, distinct views with phone codecs among "
+                    f"{(None, *TELEPHONE_CODECS)} in span_tabular_views and span_cnn_views, and seeds >= 1; got {self}"
                 )
         if not self.conditions or any(len(pair) != 2 for pair in self.conditions):
             raise ValueError(f"conditions must be (condition, severity) pairs like ('white_noise', 20.0); got {self}")

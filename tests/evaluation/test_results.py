@@ -9,6 +9,7 @@ import pytest
 from ser_utils.evaluation.results import (
     check_adaptation,
     enrolment_adaptation,
+    pooled_scores,
     predictions_table,
     read_predictions,
     read_results,
@@ -96,6 +97,20 @@ def test_adaptation_is_a_result_key_and_old_tables_read_as_none(tmp_path):
     _record(tmp_path, "svm", adaptation="transductive")
     results = read_results(tmp_path / "results.csv")
     assert sorted(results["adaptation"].unique()) == ["enrol-4", "transductive"] and len(results) == 8
+
+
+def test_pooled_scores_keep_one_unadapted_pooled_row_per_model_of_the_protocol_and_corpora():
+    rows = [  # (corpora, protocol, model, adaptation, fold)
+        ("ravdess", "speaker-6fold", "svm", "none", "pooled"),
+        ("ravdess", "speaker-6fold", "svm", "none", "fold1"),
+        ("ravdess", "speaker-6fold", "svm", "enrol-4", "pooled"),
+        ("ravdess", "leaky-5fold", "svm", "none", "pooled"),
+        ("ravdess+tess", "speaker-6fold", "svm", "none", "pooled"),
+        ("ravdess", "speaker-6fold", "mlp", "none", "pooled"),
+    ]
+    results = pd.DataFrame(rows, columns=["corpora", "protocol", "model", "adaptation", "fold"]).assign(uar=0.5)
+    kept = pooled_scores(results, protocol="speaker-6fold", corpora="ravdess")
+    assert kept.index.tolist() == [0, 5]
 
 
 def test_enrolment_predictions_get_their_own_file_and_old_files_read_as_none(tmp_path):

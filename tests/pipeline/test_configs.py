@@ -102,10 +102,9 @@ ROBUSTNESS = {
     "subset_fraction": 0.1,
     "augment_fraction": 1.0,
     "span_trims_db": (20.0,),
-    "span_models": ("logistic_regression",),
+    "span_tabular_views": (("logistic_regression", "gsm"),),
     "span_cnn_trim_db": None,
     "span_floor_db": 20.0,
-    "span_phone_codecs": ("gsm",),
     "span_cnn_views": ((None, 2), ("gsm", 1)),
     "span_l2": 1e-3,
     "n_jobs": 1,
@@ -113,14 +112,22 @@ ROBUSTNESS = {
 }
 
 
-def test_robustness_config_counts_one_member_per_phone_view_and_rejects_unknown_codecs():
-    RobustnessConfig(**{**ROBUSTNESS, "span_phone_codecs": (None, "gsm")})  # one family, two views: a pool
+def test_robustness_config_counts_one_member_per_view_and_rejects_unknown_codecs():
+    two_views = (("logistic_regression", None), ("logistic_regression", "gsm"))
+    RobustnessConfig(**{**ROBUSTNESS, "span_tabular_views": two_views})  # one family, two views: a pool
     with pytest.raises(ValueError, match="two members or more"):
         RobustnessConfig(**ROBUSTNESS)  # one family, one view, no CNN-LSTM
     with_cnn = {**ROBUSTNESS, "span_cnn_trim_db": 20.0}
     assert RobustnessConfig(**with_cnn).span_cnn_views == ((None, 2), ("gsm", 1))
-    bad = [("span_phone_codecs", codecs) for codecs in (("amr",), ("gsm", "gsm"), ())]
+    bad = [
+        ("span_tabular_views", views)
+        for views in (
+            (("logistic_regression", "amr"),),
+            (("logistic_regression", "gsm"), ("logistic_regression", "gsm")),
+            (("random_guess", None),),
+        )
+    ]
     bad += [("span_cnn_views", views) for views in ((("amr", 1),), (("gsm", 1), ("gsm", 2)), ((None, 0),))]
     for key, value in bad:
-        with pytest.raises(ValueError, match="in span_phone_codecs and span_cnn_views"):
+        with pytest.raises(ValueError, match="in span_tabular_views and span_cnn_views"):
             RobustnessConfig(**{**with_cnn, key: value})
