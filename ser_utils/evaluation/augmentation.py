@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ser_utils.audio.corruption import TELEPHONE_CODECS
 from ser_utils.evaluation import experiment, protocol
 from ser_utils.evaluation.results import metrics_summary, predictions_table
 from ser_utils.evaluation.robustness import babble_talkers, corrupted_paths
@@ -52,13 +53,14 @@ DEFAULT_RECIPE = (
     ("pink_noise", (15.0, 7.5)),
     ("babble", (25.0, 15.0, 7.5)),
     ("reverb", (0.4, 0.8)),
-    ("telephone", ("gsm", "ulaw")),
+    ("telephone", tuple(TELEPHONE_CODECS)),
     ("mp3", (24.0,)),
 )
 # notebook 07's span pool: multi-condition models that read only the speech span, pooled (its results.csv key)
 SPAN_POOL, SPAN_POOL_FEATURES = "span_pool", "speech-spans"
 SPAN_VIEW = re.compile(
-    r"(?P<view>.+)-trim(?P<trim>\d+(?:\.\d+)?)(?:-floor(?P<floor>\d+(?:\.\d+)?))?(?:-(?P<phone>gsm|ulaw))?"
+    r"(?P<view>.+)-trim(?P<trim>\d+(?:\.\d+)?)(?:-floor(?P<floor>\d+(?:\.\d+)?))?"
+    rf"(?:-(?P<phone>{'|'.join(TELEPHONE_CODECS)}))?"
 )
 AUGMENT_SEED_OFFSET = 1  # augmented copies never reuse the seeds of the evaluated corruptions
 AUGMENT_STREAM = 0  # the random stream of the per-clip draws (condition, severity, kept or not)
